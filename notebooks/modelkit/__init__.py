@@ -1,0 +1,1 @@
+"""modelkit: load data, train, validate, promote and serve the platform models."""
