@@ -1,0 +1,194 @@
+"""Model directories on disk: versions written atomically, metadata beside each model.
+
+Layout (see docs/ARCHITECTURE.md):
+    <root>/<model>/model.pkl                 served file; written only by promotion
+    <root>/<model>/versions/<run-id>/        model.pkl, metadata.json, report.html
+    <root>/<model>/versions/.staging-<id>/   a version being written (never read)
+    <root>/<model>/state/                    promotion state
+
+A version directory appears under its final name only once complete (staging dir +
+rename), so nothing can pick up a half-written version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import joblib
+
+from .errors import ConfigError
+
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+REPORT_FILE = "report.html"
+VERSIONS = "versions"
+STATE = "state"
+STAGING_PREFIX = ".staging-"
+TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "pandas")
+
+
+def model_dir(root: Path, model: str) -> Path:
+    return Path(root) / model
+
+
+def served_model_path(root: Path, model: str) -> Path:
+    return model_dir(root, model) / MODEL_FILE
+
+
+def versions_dir(root: Path, model: str) -> Path:
+    return model_dir(root, model) / VERSIONS
+
+
+def state_dir(root: Path, model: str) -> Path:
+    return model_dir(root, model) / STATE
+
+
+def version_dir(root: Path, model: str, run_id: str) -> Path:
+    check_run_id(run_id)
+    return versions_dir(root, model) / run_id
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids become directory names: letters, digits, '-', '_', '.', not starting with '.'."""
+    if not run_id or run_id.startswith(".") or not all(c.isalnum() or c in "-_." for c in run_id) or len(run_id) > 128:
+        raise ConfigError(f"RUN_ID={run_id!r} is not a valid version name (letters, digits, '-', '_', '.'; not starting with '.')")
+    return run_id
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_metadata(version_path: Path) -> dict[str, Any]:
+    path = Path(version_path) / METADATA_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no metadata; is {version_path} a complete model version?") from None
+
+
+def update_metadata(version_path: Path, **fields: Any) -> dict[str, Any]:
+    """Merge `fields` into a version's metadata.json (atomically) and return the result."""
+    document = read_metadata(version_path)
+    document.update(fields)
+    write_json(Path(version_path) / METADATA_FILE, document)
+    return document
+
+
+class VersionWriter:
+    """Stage a new version and publish it under its run id only when complete.
+
+        with VersionWriter(root, model, run_id) as version:
+            version.write_model(estimator)
+            version.write_metadata({...})
+        # version.path now exists; on an exception the staging dir is removed
+    """
+
+    def __init__(self, root: Path, model: str, run_id: str):
+        self.final_path = version_dir(root, model, run_id)
+        if self.final_path.exists():
+            raise ConfigError(f"version {run_id!r} of {model!r} already exists at {self.final_path}; use a new RUN_ID")
+        self.staging_path = self.final_path.parent / f"{STAGING_PREFIX}{run_id}"
+        self.path = self.final_path
+
+    def __enter__(self) -> "VersionWriter":
+        shutil.rmtree(self.staging_path, ignore_errors=True)
+        self.staging_path.mkdir(parents=True)
+        return self
+
+    def write_model(self, estimator: Any) -> Path:
+        target = self.staging_path / MODEL_FILE
+        joblib.dump(estimator, target)
+        return target
+
+    def write_metadata(self, document: dict[str, Any]) -> Path:
+        target = self.staging_path / METADATA_FILE
+        write_json(target, document)
+        return target
+
+    def add_file(self, name: str, data: bytes) -> Path:
+        target = self.staging_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.staging_path, ignore_errors=True)
+            return
+        for required in (MODEL_FILE, METADATA_FILE):
+            if not (self.staging_path / required).is_file():
+                shutil.rmtree(self.staging_path, ignore_errors=True)
+                raise ConfigError(f"version {self.final_path.name!r} is incomplete: {required} was not written")
+        _fsync_tree(self.staging_path)
+        os.rename(self.staging_path, self.final_path)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    run_id: str
+    path: Path
+    metadata: dict[str, Any]
+
+
+def iter_versions(root: Path, model: str) -> Iterator[VersionInfo]:
+    """Complete versions of `model`, oldest first (by created_at, then run id)."""
+    folder = versions_dir(root, model)
+    if not folder.is_dir():
+        return iter(())
+    found = []
+    for path in folder.iterdir():
+        if path.is_dir() and not path.name.startswith(".") and (path / METADATA_FILE).is_file():
+            found.append(VersionInfo(path.name, path, read_metadata(path)))
+    found.sort(key=lambda v: (str(v.metadata.get("created_at", "")), v.run_id))
+    return iter(found)
