@@ -36,6 +36,7 @@ VARIABLES = {
     "ANOMALY_RATE": "share of points inside injected anomalies, 0 < rate < 0.5 (default 0.05)",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
     "SEED": "random seed for synthetic data and injected anomalies (default 42)",
+    "MODELKIT_STAGING_DIR": "set by `modelkit run-notebook`: the notebook writes its version here and the runner publishes it",
 }
 
 
@@ -106,6 +107,7 @@ class Settings:
     anomaly_rate: float
     fallback_policy: str
     seed: int
+    staging_dir: Path | None = None  # set: `modelkit run-notebook` publishes the version
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -135,6 +137,7 @@ class Settings:
             anomaly_rate=_rate(env, "ANOMALY_RATE", 0.05),
             fallback_policy=_choice(env, "FALLBACK_POLICY", FALLBACK_POLICIES, "fail"),
             seed=int(seed_text),
+            staging_dir=Path(env["MODELKIT_STAGING_DIR"]) if env.get("MODELKIT_STAGING_DIR", "").strip() else None,
         )
 
 
