@@ -100,14 +100,8 @@ def validate_entries(entries: Any, source: str = "models") -> None:
         errors = sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))
         if errors:
             err = errors[0]
-            path = [str(p) for p in err.absolute_path]
-            message = err.message
-            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-                allowed = err.schema.get("properties", {})
-                unknown = sorted(k for k in err.instance if k not in allowed)
-                path.append(unknown[0])
-                message = f"unknown field (allowed: {', '.join(sorted(allowed))})"
-            raise ConfigError(f"{where} field `{'.'.join(path) or '(entry)'}`: {message}")
+            path = ".".join(str(p) for p in err.absolute_path) or "(entry)"
+            raise ConfigError(f"{where} field `{path}`: {err.message}")
         name = entry["name"]
         if name in seen:
             raise ConfigError(f"{where} field `name`: duplicate model name {name!r} (also models[{seen[name]}])")
@@ -124,11 +118,6 @@ def validate_entries(entries: Any, source: str = "models") -> None:
             raise ConfigError(f"{where} field `features`: an anomaly detector's features must be its metric names in order")
         if entry["kind"] == "forecaster" and "forecastHorizonMinutes" not in entry:
             raise ConfigError(f"{where} field `forecastHorizonMinutes`: required for a forecaster")
-        for key in entry["thresholds"]:
-            try:
-                threshold_metric(key)
-            except ConfigError as exc:
-                raise ConfigError(f"{where} field `thresholds.{key}`: {exc}") from None
 
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:
@@ -147,41 +136,6 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         forecast_horizon_minutes=entry.get("forecastHorizonMinutes"),
         raw=entry,
     )
-
-
-THRESHOLD_PREFIXES = ("min", "max", "require")
-
-
-def threshold_metric(key: str) -> tuple[str, str]:
-    """Split a threshold key into (prefix, metric): 'minEventRecall' -> ('min', 'event_recall')."""
-    for prefix in THRESHOLD_PREFIXES:
-        rest = key[len(prefix):]
-        if key.startswith(prefix) and rest[:1].isupper():
-            return prefix, re.sub(r"(?<!^)(?=[A-Z])", "_", rest).lower()
-    raise ConfigError(f"threshold {key!r} must start with min, max or require followed by a metric name (minEventRecall, maxMape, requireBeatsBaselines)")
-
-
-def threshold_failures(thresholds: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
-    """Reasons the metrics miss the thresholds (empty when all are met).
-
-    `min<Name>: v` needs metrics[name_snake] >= v, `max<Name>: v` needs <= v and
-    `require<Name>: true` needs metrics[name_snake] is True; a missing metric fails.
-    """
-    failures = []
-    for key, limit in thresholds.items():
-        prefix, name = threshold_metric(key)
-        value = metrics.get(name)
-        if prefix == "require":
-            if limit is True and value is not True:
-                failures.append(f"{key}: metric {name} is {value!r}, must be true")
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            failures.append(f"{key}: metric {name} is {value!r}, not a number")
-        elif prefix == "min" and value < limit:
-            failures.append(f"{key}: {name} = {value:.4g} is below the minimum {limit}")
-        elif prefix == "max" and value > limit:
-            failures.append(f"{key}: {name} = {value:.4g} is above the maximum {limit}")
-    return failures
 
 
 def find_registry_file(start: Path | None = None) -> Path:
