@@ -1,0 +1,19 @@
+"""Registry specs and settings for the data-module tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelkit.registry import get_model
+from modelkit.settings import Settings
+
+REGISTRY = Path(__file__).resolve().parents[2] / "charts" / "hub" / "values.yaml"
+FIXED_END = 1_700_000_000  # 2023-11-14T22:13:20Z; fixed so frames compare across calls
+
+
+def spec(name: str = "anomaly-detector"):
+    return get_model(name, REGISTRY)
+
+
+def settings(model: str = "anomaly-detector", **env: str) -> Settings:
+    return Settings.from_env({"MODEL_NAME": model, **env})
