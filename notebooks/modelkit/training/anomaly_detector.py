@@ -1,0 +1,86 @@
+"""The anomaly detector: StandardScaler + IsolationForest, with a calibrated threshold.
+
+A fixed `contamination` would flag the same share of points on every cluster. Instead
+the decision threshold is chosen on a validation slice that follows the training slice
+in time: the one that detects the most labelled events while raising at most the
+allowed false alarms per day (ties: the best point F1, then the fewest flags). It is
+baked into the fitted IsolationForest's `offset_`, so the pickled object is plain
+scikit-learn: `predict` returns -1 (anomaly) / +1 (normal) with that threshold and
+`score_samples` / `decision_function` give the scores (lower = more anomalous;
+decision_function < 0 means flagged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import ConfigError
+from .anomaly_evaluation import evaluate_flags
+
+DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
+CANDIDATE_QUANTILES = np.concatenate((np.linspace(0.0005, 0.02, 40), np.linspace(0.021, 0.3, 120)))
+
+
+def build_pipeline(seed: int, n_estimators: int = 200) -> Pipeline:
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("forest", IsolationForest(n_estimators=n_estimators, max_samples=256, random_state=seed)),
+    ])
+
+
+def fit(features: pd.DataFrame, labels: pd.Series, pipeline: Pipeline) -> Pipeline:
+    """Fit on the rows not labelled anomalous (known injected anomalies would teach it they are normal).
+
+    `pipeline` is unfitted and ends in an IsolationForest (or an estimator with the same
+    score_samples / offset_ contract); fitted on a plain array so the served model
+    needs no column names.
+    """
+    if not hasattr(pipeline[-1], "score_samples"):
+        raise ConfigError(f"the detector's last step {type(pipeline[-1]).__name__} has no score_samples; use an IsolationForest")
+    normal = features[~labels.to_numpy(dtype=bool)]
+    if len(normal) < 2:
+        raise ConfigError("the training slice has fewer than 2 rows not labelled anomalous; use more TRAINING_HOURS")
+    return pipeline.fit(normal.to_numpy(dtype=float))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float  # flagged when score_samples < threshold
+    false_alarm_budget_per_day: float
+    within_budget: bool
+    validation: dict  # evaluate_flags at the chosen threshold
+    curve: pd.DataFrame  # one row per candidate threshold
+
+
+def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budget_per_day: float) -> Calibration:
+    """Choose the score threshold on a validation slice (see module docstring)."""
+    candidates = np.unique(np.quantile(scores, CANDIDATE_QUANTILES))
+    results = [(float(t), evaluate_flags(labels, scores < t, step_seconds)) for t in candidates]
+    feasible = [r for r in results if r[1]["false_alarms_per_day"] <= budget_per_day]
+    within_budget = bool(feasible)
+    if not within_budget:
+        fewest = min(m["false_alarms_per_day"] for _, m in results)
+        feasible = [r for r in results if r[1]["false_alarms_per_day"] == fewest]
+    threshold, chosen = max(feasible, key=lambda r: (r[1]["event_recall"] or 0.0, r[1]["point_f1"] or 0.0, -r[0]))
+    curve = pd.DataFrame([{"threshold": t, **m} for t, m in results])
+    return Calibration(threshold, budget_per_day, within_budget, chosen, curve)
+
+
+def set_threshold(model: Pipeline, threshold: float) -> Pipeline:
+    """Make `predict` flag exactly the points with score_samples < threshold."""
+    model[-1].offset_ = float(threshold)
+    return model
+
+
+def false_alarm_budget(thresholds: dict) -> float:
+    """The registry's false-alarm limit, the budget calibration works to."""
+    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
+        if key in thresholds:
+            return float(thresholds[key])
+    return DEFAULT_FALSE_ALARMS_PER_DAY

@@ -1,0 +1,66 @@
+"""How good is an anomaly detector on labelled held-out data: per point, per event, per alarm.
+
+An event is a run of consecutive labelled points; it is detected when any point inside
+it is flagged. An alarm is a run of consecutive flagged points (what pages an operator);
+a false alarm touches no labelled point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support
+
+from .events import count_touching, runs
+
+SECONDS_PER_DAY = 86400
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return float(numerator / denominator) if denominator else None
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None:
+        return None
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def evaluate_flags(labels: np.ndarray, flags: np.ndarray, step_seconds: float) -> dict[str, float | int | None]:
+    """Point, event and alarm metrics of `flags` (True = flagged) against `labels`.
+
+    None marks a metric that cannot be computed (for example event recall when the
+    slice holds no labelled event); a threshold on it then counts as not met.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    flags = np.asarray(flags, dtype=bool)
+    days = len(labels) * step_seconds / SECONDS_PER_DAY
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, flags, average="binary", zero_division=0)
+    events = runs(labels)
+    alarms = runs(flags)
+    detected = count_touching(events, flags)
+    true_alarms = count_touching(alarms, labels)
+    event_recall = _ratio(detected, len(events))
+    alarm_precision = _ratio(true_alarms, len(alarms))
+    return {
+        "point_precision": float(precision) if flags.any() else None,
+        "point_recall": float(recall) if labels.any() else None,
+        "point_f1": float(f1) if labels.any() else None,
+        "events": len(events),
+        "events_detected": detected,
+        "event_recall": event_recall,
+        "alarms": len(alarms),
+        "false_alarms": len(alarms) - true_alarms,
+        "alarm_precision": alarm_precision,
+        "event_f1": _f1(alarm_precision, event_recall),
+        "alarms_per_day": len(alarms) / days,
+        "false_alarms_per_day": (len(alarms) - true_alarms) / days,
+        "evaluated_days": days,
+    }
+
+
+def pr_auc(labels: np.ndarray, anomaly_scores: np.ndarray) -> float | None:
+    """Area under the precision-recall curve (average precision); higher scores = more anomalous."""
+    labels = np.asarray(labels, dtype=bool)
+    if not labels.any() or labels.all():
+        return None
+    return float(average_precision_score(labels, anomaly_scores))

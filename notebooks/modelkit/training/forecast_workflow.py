@@ -1,0 +1,119 @@
+"""Train and evaluate the forecaster of one run; the notebook shows and publishes the result."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.multioutput import MultiOutputRegressor
+
+from ..data import load_training_frame
+from ..errors import ConfigError
+from . import forecast_features as ff
+from . import forecaster
+from .forecast_evaluation import evaluate
+from .frame_checks import check_frame
+from .metadata import build_metadata
+from .run_context import TrainingRun
+from .splits import TimeSplit, split_by_time
+
+KINDS = ("forecaster",)
+FRACTIONS = (0.8, 0.0, 0.2)  # no validation slice: nothing is tuned on held-out data
+PROBE_ROWS = 4
+
+
+@dataclass
+class ForecastResult:
+    run: TrainingRun
+    frame: pd.DataFrame
+    provenance: dict[str, Any]
+    step_seconds: int
+    warmup_hours: int
+    split: TimeSplit  # rows: features, targets, 'seasonal_naive:<m>' and 'current:<m>' columns
+    model: MultiOutputRegressor
+    predictions: dict[str, np.ndarray]  # method -> predicted change on the test slice
+    metrics: dict[str, Any]
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return self.run.spec.metric_names
+
+    @property
+    def horizon_minutes(self) -> int:
+        return self.run.spec.forecast_horizon_minutes
+
+    @property
+    def target_names(self) -> list[str]:
+        return ff.target_names(self.metric_names, self.horizon_minutes)
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "names": self.target_names,
+            "meaning": (
+                f"predict returns, per input row, the expected change of each metric over the next {self.horizon_minutes} "
+                f"minutes, in the metric's unit, in this order; the forecast level = current value + change"
+            ),
+            "horizon_minutes": self.horizon_minutes,
+        }
+
+    def probe_input(self) -> list[list[float]]:
+        rows = self.split.test[list(self.run.spec.features)].to_numpy(dtype=float)
+        return rows[np.linspace(0, len(rows) - 1, PROBE_ROWS).astype(int)].tolist()
+
+    def metadata(self) -> dict[str, Any]:
+        return build_metadata(
+            self.run,
+            metrics=self.metrics,
+            outputs=self.outputs(),
+            provenance=self.provenance,
+            probe_input=self.probe_input(),
+            details={
+                "algorithm": "MultiOutputRegressor(HistGradientBoostingRegressor) of the change over the horizon",
+                "horizon_minutes": self.horizon_minutes,
+                "warmup_hours_loaded": self.warmup_hours,
+                "baselines": {
+                    "last_value": "level at t + horizon = level at t (change 0)",
+                    "seasonal_naive": "level at t + horizon = level one day earlier",
+                },
+                "split": self.split.describe(),
+            },
+        )
+
+
+def _horizon(run: TrainingRun) -> int:
+    horizon = run.spec.forecast_horizon_minutes
+    if not horizon or horizon >= ff.MINUTES_PER_DAY:
+        raise ConfigError(f"model {run.spec.name!r} field `forecastHorizonMinutes`: must be between 1 and {ff.MINUTES_PER_DAY - 1}, got {horizon!r}")
+    return horizon
+
+
+def train(run: TrainingRun) -> ForecastResult:
+    """TRAINING_HOURS of examples; the warm-up history their lags need is loaded in addition."""
+    horizon = _horizon(run)
+    features = ff.parse_features(run.spec.features, run.spec.metric_names)
+    warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
+    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours))
+    metrics_in = run.spec.metric_names
+    step = check_frame(loaded.frame, metrics_in)
+
+    inputs = ff.build_features(loaded.frame, features, step)
+    targets = ff.build_targets(loaded.frame, metrics_in, horizon, step)
+    seasonal = ff.seasonal_naive_change(loaded.frame, metrics_in, horizon, step).add_prefix("seasonal_naive:")
+    levels = loaded.frame[list(metrics_in)].add_prefix("current:")
+    rows = pd.concat([inputs, targets, seasonal, levels], axis=1).dropna()
+    split = split_by_time(rows, FRACTIONS, gap_rows=ff.rows_for(horizon, step, "forecast horizon"))
+
+    feature_names, target_names = list(inputs.columns), list(targets.columns)
+    model = forecaster.fit(split.train[feature_names], split.train[target_names], run.settings.seed)
+    test = split.test
+    predictions = {
+        "model": model.predict(test[feature_names].to_numpy(dtype=float)),
+        "last_value": np.zeros((len(test), len(metrics_in))),
+        "seasonal_naive": test[list(seasonal.columns)].to_numpy(dtype=float),
+    }
+    current = test[list(levels.columns)].set_axis(list(metrics_in), axis=1)
+    metrics = evaluate(current, test[target_names], predictions)
+    return ForecastResult(run, loaded.frame, loaded.provenance, step, warmup_hours, split, model, predictions, metrics)
