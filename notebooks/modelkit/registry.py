@@ -100,8 +100,13 @@ def validate_entries(entries: Any, source: str = "models") -> None:
         errors = sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))
         if errors:
             err = errors[0]
-            path = ".".join(str(p) for p in err.absolute_path) or "(entry)"
-            raise ConfigError(f"{where} field `{path}`: {err.message}")
+            path = [str(p) for p in err.absolute_path]
+            message = err.message
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                allowed = err.schema.get("properties", {})
+                path.append(sorted(k for k in err.instance if k not in allowed)[0])
+                message = f"unknown field (allowed: {', '.join(sorted(allowed))})"
+            raise ConfigError(f"{where} field `{'.'.join(path) or '(entry)'}`: {message}")
         name = entry["name"]
         if name in seen:
             raise ConfigError(f"{where} field `name`: duplicate model name {name!r} (also models[{seen[name]}])")
