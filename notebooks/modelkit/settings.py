@@ -16,6 +16,8 @@ from .errors import ConfigError
 DATA_SOURCES = ("synthetic", "prometheus", "hybrid")
 FALLBACK_POLICIES = ("fail", "synthetic")
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_NAMESPACE = "self-healing-platform"
 CLUSTER_MODELS_ROOT = Path("/mnt/models")
 
 VARIABLES = {
@@ -36,6 +38,8 @@ VARIABLES = {
     "ANOMALY_RATE": "share of points inside injected anomalies, 0 < rate < 0.5 (default 0.05)",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
     "SEED": "random seed for synthetic data and injected anomalies (default 42)",
+    "INFERENCE_SERVICE_NAME": "InferenceService the promote step rolls and the smoke test calls (default: MODEL_NAME)",
+    "NAMESPACE": "namespace of the InferenceService (default: the pod's namespace, else self-healing-platform)",
     "MODELKIT_STAGING_DIR": "set by `modelkit run-notebook`: the notebook writes its version here and the runner publishes it",
 }
 
@@ -108,6 +112,8 @@ class Settings:
     fallback_policy: str
     seed: int
     staging_dir: Path | None = None  # set: `modelkit run-notebook` publishes the version
+    inference_service_name: str = ""  # from_env: INFERENCE_SERVICE_NAME or the model name
+    namespace: str = DEFAULT_NAMESPACE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -138,7 +144,15 @@ class Settings:
             fallback_policy=_choice(env, "FALLBACK_POLICY", FALLBACK_POLICIES, "fail"),
             seed=int(seed_text),
             staging_dir=Path(env["MODELKIT_STAGING_DIR"]) if env.get("MODELKIT_STAGING_DIR", "").strip() else None,
+            inference_service_name=env.get("INFERENCE_SERVICE_NAME", "").strip() or model_name,
+            namespace=env.get("NAMESPACE", "").strip() or _pod_namespace(),
         )
+
+
+def _pod_namespace() -> str:
+    if SERVICE_ACCOUNT_NAMESPACE.is_file():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or DEFAULT_NAMESPACE
+    return DEFAULT_NAMESPACE
 
 
 def _token(env: Mapping[str, str]) -> str | None:
