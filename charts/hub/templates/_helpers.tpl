@@ -1,0 +1,167 @@
+{{/* Names, labels, images, security contexts and the effective models registry. */}}
+
+{{- define "hub.namespace" -}}
+{{- .Values.main.namespace | default .Release.Namespace | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hub.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: stable across upgrades. Call with (dict "root" $ "component" "name"). */}}
+{{- define "hub.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "hub.labels" -}}
+{{ include "hub.selectorLabels" . }}
+app.kubernetes.io/part-of: self-healing-platform
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "hub.chart" .root }}
+{{- end -}}
+
+{{/* "repository:tag" of an image value; the schema refuses an empty or "latest" tag. */}}
+{{- define "hub.image" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+
+{{/* OpenShift restricted-v2 / Pod Security "restricted": no fixed UIDs, so OpenShift assigns one. */}}
+{{- define "hub.podSecurityContext" -}}
+runAsNonRoot: true
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "hub.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+The effective registry entry of one model, as JSON ("{}" when .Values.models has no such
+model). Precedence, lowest first: the entry in `models:`, then `modelOverrides` (every
+model), then `tekton.modelTraining.<camelCaseName>` (this model). A key set in a later
+layer replaces the earlier value, false and 0 included; `serving` is merged key by key.
+Call with (dict "root" $ "name" "anomaly-detector" "key" "anomalyDetector" "index" 0):
+`index` is where the generator saw the model, tried first so that most lookups are O(1).
+*/}}
+{{- define "hub.effectiveModel" -}}
+{{- $models := .root.Values.models | default list -}}
+{{- $entry := dict -}}
+{{- if and (lt (int .index) (len $models)) (eq (index $models (int .index)).name .name) -}}
+{{- $entry = index $models (int .index) -}}
+{{- else -}}
+{{- range $models }}{{ if eq .name $.name }}{{ $entry = . }}{{ end }}{{ end -}}
+{{- end -}}
+{{- if $entry -}}
+{{- $m := deepCopy $entry -}}
+{{- $perModel := index ((.root.Values.tekton).modelTraining | default dict) .key | default dict -}}
+{{- range $layer := list (.root.Values.modelOverrides | default dict) $perModel -}}
+{{- range $k, $v := $layer -}}
+{{- if and (eq $k "serving") (kindIs "map" $v) -}}
+{{- $serving := deepCopy ($m.serving | default dict) -}}
+{{- range $sk, $sv := $v }}{{ $_ := set $serving $sk $sv }}{{ end -}}
+{{- $_ := set $m "serving" $serving -}}
+{{- else -}}
+{{- $_ := set $m $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not (hasKey $m "enabled") }}{{ $_ := set $m "enabled" true }}{{ end -}}
+{{- toJson $m -}}
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
+{{/* All effective registry entries, in registry order, as JSON {"models": [...]}. */}}
+{{- define "hub.effectiveModels" -}}
+{{- $keys := include "hub.generated.modelKeys" . | fromYaml -}}
+{{- $out := list -}}
+{{- range $i, $entry := .Values.models -}}
+{{- $key := index $keys $entry.name | default "" -}}
+{{- $out = append $out (include "hub.effectiveModel" (dict "root" $ "name" $entry.name "key" $key "index" $i) | fromJson) -}}
+{{- end -}}
+{{- dict "models" $out | toJson -}}
+{{- end -}}
+
+{{/* Resources (and, for a gpu model, GPU limit, node selector, tolerations) of one run's train task. */}}
+{{- define "hub.training.runResources" -}}
+{{- $m := .model -}}
+{{- $gpu := .root.Values.training.gpu -}}
+{{- $limits := dict "cpu" ($m.cpuLimit | default $m.cpu | default "2") "memory" ($m.memoryLimit | default $m.memory | default "4Gi") -}}
+{{- if $m.gpu }}{{ $_ := set $limits $gpu.resourceName (int $gpu.count) }}{{ end -}}
+computeResources:
+  requests:
+    cpu: {{ $m.cpu | default "1" | quote }}
+    memory: {{ $m.memory | default "2Gi" | quote }}
+  limits:
+    {{- range $k, $v := $limits }}
+    {{ $k }}: {{ $v | quote }}
+    {{- end }}
+{{- if $m.gpu }}
+podTemplate:
+  {{- with $gpu.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $gpu.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Prometheus settings of the train step (names from notebooks/modelkit/settings.py VARIABLES). */}}
+{{- define "hub.training.prometheusEnv" -}}
+{{- $p := .Values.prometheus -}}
+- name: PROMETHEUS_URL
+  value: {{ $p.url | quote }}
+{{- if ($p.tokenSecret).name }}
+- name: PROMETHEUS_TOKEN_FILE
+  value: /etc/prometheus-token/{{ $p.tokenSecret.key }}
+{{- end }}
+{{- if ($p.caBundle).configMap }}
+- name: PROMETHEUS_CA_BUNDLE
+  value: /etc/prometheus-ca/{{ $p.caBundle.key }}
+{{- end }}
+{{- if not $p.tlsVerify }}
+- name: PROMETHEUS_TLS_VERIFY
+  value: "false"
+{{- end }}
+{{- end -}}
+
+{{- define "hub.training.prometheusVolumes" -}}
+{{- $p := .Values.prometheus -}}
+{{- if ($p.tokenSecret).name }}
+- name: prometheus-token
+  secret:
+    secretName: {{ $p.tokenSecret.name }}
+{{- end }}
+{{- if ($p.caBundle).configMap }}
+- name: prometheus-ca
+  configMap:
+    name: {{ $p.caBundle.configMap }}
+{{- end }}
+{{- end -}}
+
+{{- define "hub.training.prometheusMounts" -}}
+{{- $p := .Values.prometheus -}}
+{{- if ($p.tokenSecret).name }}
+- name: prometheus-token
+  mountPath: /etc/prometheus-token
+  readOnly: true
+{{- end }}
+{{- if ($p.caBundle).configMap }}
+- name: prometheus-ca
+  mountPath: /etc/prometheus-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
