@@ -1,0 +1,219 @@
+"""Lifecycle subcommands of `modelkit`: train, validate, promote, rollback, versions,
+serve, smoke-test, report-run, demo. Options default to the pipeline's environment
+(MODEL_NAME, RUN_ID, MODELS_ROOT, INFERENCE_SERVICE_NAME, NAMESPACE)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .. import artifacts
+from ..errors import ConfigError
+from ..registry import get_model
+from ..settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def run_settings(args: argparse.Namespace) -> Settings:
+    """Settings.from_env with the command-line options taking precedence over the environment."""
+    env = dict(os.environ)
+    for option, variable in (("model", "MODEL_NAME"), ("run_id", "RUN_ID"), ("models_root", "MODELS_ROOT"),
+                             ("data_source", "DATA_SOURCE"), ("training_hours", "TRAINING_HOURS")):
+        value = getattr(args, option, None)
+        if value is not None:
+            env[variable] = str(value)
+    return Settings.from_env(env)
+
+
+def chosen_run_id(settings: Settings) -> str:
+    """RUN_ID / --run-id, or the newest version of the model."""
+    if settings.run_id:
+        return settings.run_id
+    versions = list(artifacts.iter_versions(settings.models_root, settings.model_name))
+    if not versions:
+        raise ConfigError(f"{settings.model_name} has no versions under {settings.models_root}; train one first")
+    return versions[-1].run_id
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .gate import run_gate
+
+    settings = run_settings(args)
+    run_id = chosen_run_id(settings)
+    verdict = run_gate(settings.models_root, get_model(settings.model_name), run_id, force=args.force)
+    print(f"{settings.model_name} version {run_id}: accepted by the gate")
+    for note in verdict.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from .cluster import in_cluster, roll_inference_service
+    from .local_server import reload_local_server
+    from .policy import policy_for
+    from .promotion import promote
+
+    settings = run_settings(args)
+    run_id = chosen_run_id(settings)
+    policy = policy_for(get_model(settings.model_name))
+    result = promote(settings.models_root, settings.model_name, run_id, keep_versions=policy.keep_versions)
+    print(f"{result.model}: now serving {result.run_id} (was {result.previous or 'nothing'})")
+    if result.pruned:
+        print(f"  pruned old versions: {', '.join(result.pruned)}")
+    if in_cluster():
+        roll_inference_service(settings.namespace, settings.inference_service_name, run_id, args.rollout_timeout)
+        print(f"  InferenceService {settings.namespace}/{settings.inference_service_name} is Ready on {run_id}")
+    else:
+        note = reload_local_server(settings.models_root, settings.model_name)
+        if note:
+            print(f"  {note}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .cluster import in_cluster, roll_inference_service
+    from .local_server import reload_local_server
+    from .promotion import rollback
+
+    settings = run_settings(args)
+    result = rollback(settings.models_root, settings.model_name, to=args.to)
+    print(f"{result.model}: rolled back to {result.run_id} (was {result.previous or 'nothing'})")
+    if in_cluster():
+        roll_inference_service(settings.namespace, settings.inference_service_name, result.run_id, args.rollout_timeout)
+    else:
+        note = reload_local_server(settings.models_root, settings.model_name)
+        if note:
+            print(f"  {note}")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from ..registry import load_registry
+    from ..training.thresholds import metric_for
+    from .policy import policy_for
+    from .versions_table import format_rows, version_rows
+
+    registry = load_registry()
+    names = [args.model] if args.model else sorted(registry)
+    root = run_settings(argparse.Namespace(model=names[0], models_root=args.models_root)).models_root
+    report = {name: version_rows(root, name) for name in names}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name in names:
+        spec = registry.get(name) or get_model(name)
+        shown = [policy_for(spec).primary_metric] + [metric_for(k)[1] for k in spec.thresholds]
+        print(format_rows(name, report[name], list(dict.fromkeys(m for m in shown if m))))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .served_model import ServedModel
+    from .server import promoted_models, run
+
+    if args.model_dir:
+        if not args.model_name:
+            raise ConfigError("--model-dir needs --model-name (the name in /v1/models/<name>)")
+        models = [ServedModel(args.model_name, Path(args.model_dir))]
+        run(models, args.host, args.port, args.max_body_bytes, announce_in=None)
+        return 0
+    root = Path(args.models_root) if args.models_root else run_settings(argparse.Namespace(model="serve")).models_root
+    run(promoted_models(root, args.model), args.host, args.port, args.max_body_bytes, announce_in=root)
+    return 0
+
+
+def cmd_smoke_test(args: argparse.Namespace) -> int:
+    from .smoke import smoke_test
+
+    settings = run_settings(args)
+    print(smoke_test(settings, chosen_run_id(settings), url=args.url))
+    return 0
+
+
+def cmd_report_run(args: argparse.Namespace) -> int:
+    from .run_report import report_run
+
+    print(report_run(run_settings(args), status=args.status))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .local_pipeline import run_local_pipeline
+
+    return run_local_pipeline(args.model, data_source=args.data_source, training_hours=args.training_hours,
+                              models_root=args.models_root, run_id=args.run_id)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.models_root), training_hours=args.training_hours)
+
+
+def _model_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
+    parser.add_argument("--model", help="model name from the registry (default: $MODEL_NAME)")
+    if run_id:
+        parser.add_argument("--run-id", help="version to act on (default: $RUN_ID, else the newest version)")
+    parser.add_argument("--models-root", help="models root (default: $MODELS_ROOT, /mnt/models if present, else ./models)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="run the training pipeline's steps locally (same commands as the Tekton Tasks)")
+    p.add_argument("--model", required=True, help="model name from the registry")
+    p.add_argument("--data-source", choices=("synthetic", "prometheus", "hybrid"))
+    p.add_argument("--training-hours", type=int)
+    p.add_argument("--models-root")
+    p.add_argument("--run-id", help="version name (default: a new UTC timestamp)")
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser("validate", help="quality gate: may this version be served? (exit 4 when not)")
+    _model_options(p)
+    p.add_argument("--force", action="store_true", help="accept even if worse than the served version (recorded)")
+    p.set_defaults(handler=cmd_validate)
+
+    p = subparsers.add_parser("promote", help="atomically serve a version the gate accepted")
+    _model_options(p)
+    p.add_argument("--rollout-timeout", type=int, default=600, help="seconds to wait for the InferenceService (cluster)")
+    p.set_defaults(handler=cmd_promote)
+
+    p = subparsers.add_parser("rollback", help="serve the previously served version again")
+    _model_options(p, run_id=False)
+    p.add_argument("--to", help="serve this version instead of the previous one")
+    p.add_argument("--rollout-timeout", type=int, default=600)
+    p.set_defaults(handler=cmd_rollback)
+
+    p = subparsers.add_parser("versions", help="list versions, their metrics and gate verdicts, and which is served")
+    p.add_argument("--model", help="one model (default: every model in the registry)")
+    p.add_argument("--models-root")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_versions)
+
+    p = subparsers.add_parser("serve", help="run the KServe model server for the promoted models")
+    p.add_argument("--models-root")
+    p.add_argument("--model", action="append", help="serve only this model (repeatable)")
+    p.add_argument("--model-name", help="cluster runtime: the one model's name")
+    p.add_argument("--model-dir", help="cluster runtime: the one model's directory (KServe mounts /mnt/models)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    p.set_defaults(handler=cmd_serve)
+
+    p = subparsers.add_parser("smoke-test", help="check the endpoint answers with the promoted version")
+    _model_options(p)
+    p.add_argument("--url", help="server base URL (default: the InferenceService in the cluster, else the local server)")
+    p.set_defaults(handler=cmd_smoke_test)
+
+    p = subparsers.add_parser("report-run", help="record the run's outcome beside its version; clean staging dirs")
+    _model_options(p)
+    p.add_argument("--status", default=os.environ.get("PIPELINE_STATUS", ""), help="pipeline status ($PIPELINE_STATUS)")
+    p.set_defaults(handler=cmd_report_run)
+
+    p = subparsers.add_parser("demo", help="train, validate, promote and serve both default models locally, then stop")
+    p.add_argument("--models-root", default="models")
+    p.add_argument("--training-hours", type=int, default=24)
+    p.set_defaults(handler=cmd_demo)

@@ -1,0 +1,153 @@
+"""The quality gate (`modelkit validate`): may this trained version be served?
+
+Checks, each adding a reason when it fails: the version is complete and names this
+model; its feature contract equals the registry's; the model file loads (allowlist
+unpickler, fresh process), expects as many features as the contract and predicts
+finite values of the right shape on the recorded held-out `probe_input`; the registry's
+thresholds hold; real data was used when the registry requires it; and the primary
+metric is not worse than the served version's by more than the tolerance (skipped
+with --force, which is recorded). The verdict goes into metadata.json under `gate`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import artifacts
+from ..errors import ConfigError, GateRejected
+from ..registry import ModelSpec
+from ..training.thresholds import check_thresholds
+from .policy import policy_for
+from .probe import probe_in_fresh_process
+from .served_state import served_version
+
+ANOMALY_LABELS = {-1, 1}
+
+
+@dataclass
+class Verdict:
+    accepted: bool
+    reasons: list[str]
+    notes: list[str] = field(default_factory=list)
+    compared_with: str | None = None
+    forced: bool = False
+    validated_at: str = field(default_factory=artifacts.utc_now)
+
+
+def _finite(values: list[Any]) -> bool:
+    flat = values
+    while flat and isinstance(flat[0], list):
+        flat = [v for row in flat for v in row]
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in flat)
+
+
+def check_contract(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
+    reasons = []
+    if metadata.get("model") != spec.name:
+        reasons.append(f"metadata.json names model {metadata.get('model')!r}, not {spec.name!r}")
+    names = (metadata.get("feature_contract") or {}).get("names")
+    if names != list(spec.features):
+        reasons.append(f"feature contract {names} differs from the registry's features {list(spec.features)}")
+    return reasons
+
+
+def probe_rows(spec: ModelSpec, metadata: dict[str, Any]) -> tuple[list[list[float]], list[str]]:
+    rows = metadata.get("probe_input")
+    if not isinstance(rows, list) or not rows:
+        return [], ["metadata.json has no probe_input rows to predict"]
+    width = len(spec.features)
+    bad = [i for i, row in enumerate(rows) if not isinstance(row, list) or len(row) != width]
+    if bad:
+        return [], [f"probe_input row {bad[0]} does not have {width} values"]
+    return rows, []
+
+
+def check_predictions(spec: ModelSpec, rows: list[list[float]], result: dict[str, Any]) -> list[str]:
+    if "error" in result:
+        return [f"model.pkl does not load or predict: {result['error']}"]
+    reasons = []
+    if result["n_features_in"] != len(spec.features):
+        reasons.append(f"model expects {result['n_features_in']} features, the contract has {len(spec.features)}")
+    predictions = result["predictions"]
+    if len(predictions) != len(rows):
+        reasons.append(f"model returned {len(predictions)} predictions for {len(rows)} probe rows")
+    elif not _finite(predictions):
+        reasons.append("model predicts NaN, infinite or non-numeric values on probe_input")
+    elif spec.kind == "anomaly-detector" and not set(predictions) <= ANOMALY_LABELS:
+        reasons.append(f"anomaly detector predicts {sorted(set(predictions) - ANOMALY_LABELS)[:3]}, not only -1/+1")
+    if "scores" in result and not _finite(result["scores"]):
+        reasons.append("model's decision_function gives NaN or infinite scores on probe_input")
+    return reasons
+
+
+def check_thresholds_from_registry(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
+    _, detail = check_thresholds(metadata.get("metrics") or {}, spec.thresholds)
+    return [f"threshold {key}: {d['metric']} = {d['actual']!r}, needs {d['rule']} {d['required']!r}"
+            for key, d in detail.items() if not d["met"]]
+
+
+def check_real_data(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
+    if not spec.require_real_data:
+        return []
+    provenance = metadata.get("provenance") or {}
+    if metadata.get("data_source") == "synthetic":
+        return ["the registry sets requireRealData, but this version was trained on synthetic data"]
+    if provenance.get("fallbacks"):
+        return [f"the registry sets requireRealData, but training fell back: {provenance['fallbacks']}"]
+    return []
+
+
+def compare_with_served(spec: ModelSpec, model_dir: Path, run_id: str, metadata: dict[str, Any],
+                        verdict: Verdict) -> list[str]:
+    policy = policy_for(spec)
+    served_run, _ = served_version(model_dir)
+    if policy.primary_metric is None or served_run in (None, run_id):
+        return []
+    verdict.compared_with = served_run
+    try:
+        served_metrics = artifacts.read_metadata(artifacts.version_dir(model_dir.parent, spec.name, served_run))["metrics"]
+    except (ConfigError, KeyError):
+        verdict.notes.append(f"served version {served_run} has no metrics; not compared")
+        return []
+    metric = policy.primary_metric
+    ours, theirs = (metadata.get("metrics") or {}).get(metric), served_metrics.get(metric)
+    if not isinstance(theirs, (int, float)) or isinstance(theirs, bool):
+        verdict.notes.append(f"served version {served_run} has no numeric {metric}; not compared")
+        return []
+    if not isinstance(ours, (int, float)) or isinstance(ours, bool):
+        return [f"candidate has no numeric {metric} to compare with the served version {served_run}"]
+    worse_by = (theirs - ours) if policy.higher_is_better else (ours - theirs)
+    if worse_by <= policy.tolerance:
+        return []
+    return [f"{metric} = {ours:.4g} is worse than the served version {served_run}'s {theirs:.4g} "
+            f"by {worse_by:.4g} (tolerance {policy.tolerance}); use --force to promote anyway"]
+
+
+def run_gate(root: Path, spec: ModelSpec, run_id: str, *, force: bool = False) -> Verdict:
+    """Judge a version, record the verdict in its metadata.json, raise GateRejected when refused."""
+    version_path = artifacts.version_dir(root, spec.name, run_id)
+    if not version_path.is_dir():
+        raise ConfigError(f"no version {run_id!r} of {spec.name!r} under {version_path.parent}")
+    metadata = artifacts.read_metadata(version_path)
+    verdict = Verdict(accepted=False, reasons=[], forced=force)
+    verdict.reasons += check_contract(spec, metadata)
+    rows, reasons = probe_rows(spec, metadata)
+    verdict.reasons += reasons
+    if rows:
+        result = probe_in_fresh_process(version_path / artifacts.MODEL_FILE, rows)
+        verdict.reasons += check_predictions(spec, rows, result)
+    verdict.reasons += check_thresholds_from_registry(spec, metadata)
+    verdict.reasons += check_real_data(spec, metadata)
+    comparison = compare_with_served(spec, artifacts.model_dir(root, spec.name), run_id, metadata, verdict)
+    if force and comparison:
+        verdict.notes += [f"forced past: {reason}" for reason in comparison]
+    else:
+        verdict.reasons += comparison
+    verdict.accepted = not verdict.reasons
+    artifacts.update_metadata(version_path, gate=asdict(verdict))
+    if not verdict.accepted:
+        raise GateRejected(f"{spec.name} version {run_id} rejected: " + "; ".join(verdict.reasons))
+    return verdict

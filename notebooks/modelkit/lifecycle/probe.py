@@ -1,0 +1,55 @@
+"""Load a model file in a fresh process and predict a few rows.
+
+The gate and the smoke test never unpickle a candidate in their own process: a broken
+or hostile file can only fail this child. Protocol: JSON on stdin
+{"model_path": ..., "rows": [[...], ...]}, JSON on stdout (see `probe`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..artifacts import safe_load_model
+
+PROBE_TIMEOUT_SECONDS = 120
+
+
+def probe(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+    """Load `model_path` here and predict `rows`; what the child process prints."""
+    model = safe_load_model(model_path)
+    result: dict[str, Any] = {"type": f"{type(model).__module__}.{type(model).__name__}",
+                              "n_features_in": getattr(model, "n_features_in_", None)}
+    inputs = np.asarray(rows, dtype=float)
+    result["predictions"] = np.asarray(model.predict(inputs)).tolist()
+    if hasattr(model, "decision_function"):
+        result["scores"] = np.asarray(model.decision_function(inputs)).tolist()
+    return result
+
+
+def probe_in_fresh_process(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+    """Run `probe` in a child Python; {"error": ...} when the child fails."""
+    request = json.dumps({"model_path": str(model_path), "rows": rows})
+    try:
+        done = subprocess.run([sys.executable, "-m", __name__], input=request, capture_output=True,
+                              text=True, timeout=PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return {"error": f"loading and predicting took longer than {PROBE_TIMEOUT_SECONDS} s"}
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"error": last}
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    print(json.dumps(probe(Path(request["model_path"]), request["rows"])))
+
+
+if __name__ == "__main__":
+    main()
