@@ -107,6 +107,16 @@ def test_every_pod_meets_the_restricted_profile(variant):
     assert not problems, "\n".join(problems)
 
 
+def test_scheduled_runs_ask_for_a_restricted_pod():
+    import yaml
+
+    for cm in by_kind(render(), "ConfigMap"):
+        if cm["metadata"]["name"].endswith("-training-run"):
+            run = yaml.safe_load(cm["data"]["pipelinerun.yaml"])
+            ctx = run["spec"]["taskRunTemplate"]["podTemplate"]["securityContext"]
+            assert ctx == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def test_pod_spec_check_sees_every_workload():
     kinds = {doc["kind"] for doc in render(**VARIANTS["modelkit-runtime+nvj+gpu"]) if list(pod_specs(doc))}
     assert kinds == {"CronJob", "Deployment", "Job", "InferenceService", "ServingRuntime", "Task"}
