@@ -68,9 +68,9 @@ def probe_rows(spec: ModelSpec, metadata: dict[str, Any]) -> tuple[list[list[flo
 def check_predictions(spec: ModelSpec, rows: list[list[float]], result: dict[str, Any]) -> list[str]:
     if "error" in result:
         return [f"model.pkl does not load or predict: {result['error']}"]
-    reasons = []
     if result["n_features_in"] != len(spec.features):
-        reasons.append(f"model expects {result['n_features_in']} features, the contract has {len(spec.features)}")
+        return [f"model expects {result['n_features_in']} features, the contract has {len(spec.features)}"]
+    reasons = []
     predictions = result["predictions"]
     if len(predictions) != len(rows):
         reasons.append(f"model returned {len(predictions)} predictions for {len(rows)} probe rows")

@@ -26,6 +26,8 @@ def probe(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     result: dict[str, Any] = {"type": f"{type(model).__module__}.{type(model).__name__}",
                               "n_features_in": getattr(model, "n_features_in_", None)}
     inputs = np.asarray(rows, dtype=float)
+    if result["n_features_in"] not in (None, inputs.shape[1]):
+        return result  # the gate reports the mismatch; predicting would only fail
     result["predictions"] = np.asarray(model.predict(inputs)).tolist()
     if hasattr(model, "decision_function"):
         result["scores"] = np.asarray(model.decision_function(inputs)).tolist()

@@ -12,6 +12,7 @@ Scores are the estimator's decision_function: lower = more anomalous, < 0 = flag
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import uuid
@@ -69,6 +70,12 @@ def load_version(model_dir: Path) -> LoadedVersion:
         count = int(getattr(estimator, "n_features_in_", 0))
         features = tuple(f"feature_{i}" for i in range(count))
     return LoadedVersion(estimator, run_id or "unknown", features)
+
+
+def _shown(value: Any) -> str:
+    """A request value as the client wrote it (JSON), shortened."""
+    text = json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class ServedModel(Model):
@@ -139,12 +146,12 @@ class ServedModel(Model):
         for index, row in enumerate(np.asarray(rows, dtype=object) if isinstance(rows, np.ndarray) else rows):
             values = list(row) if isinstance(row, (list, np.ndarray)) else None
             if values is None:
-                return f"instances[{index}] is {type(row).__name__} {str(row)[:40]!r}, not a list of {width} numbers"
+                return f"instances[{index}] is {_shown(row)}, not a list of {width} numbers"
             if len(values) != width:
                 return f"instances[{index}] has {len(values)} values, the model expects {width}"
             for column, value in enumerate(values):
                 if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                    return f"instances[{index}][{column}] ({self.current.features[column]}) is {str(value)[:40]!r}, not a number"
+                    return f"instances[{index}][{column}] ({self.current.features[column]}) is {_shown(value)}, not a number"
         return f"instances must be a list of rows of {width} numbers"
 
     def predict(self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None):

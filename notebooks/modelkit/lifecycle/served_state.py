@@ -20,7 +20,7 @@ from .. import artifacts
 
 STATE_FILE = "served.json"
 LOCK_FILE = "promotion.lock"
-LOG_LIMIT = 200  # promotion log entries kept
+LOG_LIMIT = 200  # promotion log entries and rollback stack entries kept
 
 
 @dataclass
@@ -52,7 +52,7 @@ def read_state(model_dir: Path) -> ServedState:
 
 
 def write_state(model_dir: Path, state: ServedState) -> None:
-    state.log = state.log[-LOG_LIMIT:]
+    state.log, state.stack = state.log[-LOG_LIMIT:], state.stack[-LOG_LIMIT:]
     artifacts.write_json(state_path(model_dir), asdict(state))
 
 
