@@ -92,11 +92,15 @@ def main() -> int:
     base_size, base_gen, base_tpl, _ = rows[0]
     print(f"generate + helm template, best of {args.repeat} (baseline: {base_size} models)")
     print(f"{'models':>7} {'objects':>8} {'generate s':>11} {'template s':>11} {'total s':>8} "
-          f"{'x models':>9} {'x total':>8} {'per-model ratio':>16}")
+          f"{'x models':>9} {'x total':>8} {'per-model ratio':>16} {'ms per added model':>19}")
+    previous = None
     for size, gen, tpl, objects in rows:
         growth = (gen + tpl) / (base_gen + base_tpl)
+        marginal = f"{1000 * (gen + tpl - previous[1]) / (size - previous[0]):.1f}" if previous else "-"
         print(f"{size:>7} {objects:>8} {gen:>11.3f} {tpl:>11.3f} {gen + tpl:>8.3f} "
-              f"{size / base_size:>9.1f} {growth:>8.2f} {growth / (size / base_size):>16.2f}")
+              f"{size / base_size:>9.1f} {growth:>8.2f} {growth / (size / base_size):>16.2f} {marginal:>19}")
+        previous = (size, gen + tpl)
+    print("linear growth: 'ms per added model' stays flat (it falls while fixed start-up costs still dominate)")
     return 0
 
 
