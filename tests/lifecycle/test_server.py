@@ -1,0 +1,151 @@
+"""The KServe-based server over real HTTP on 127.0.0.1."""
+
+import json
+
+import numpy as np
+import pytest
+import requests
+
+from modelkit import artifacts
+from modelkit.lifecycle.gate import run_gate
+from modelkit.lifecycle.local_server import reload_local_server
+from modelkit.lifecycle.promotion import promote
+from modelkit.registry import get_model
+
+from .factory import DETECTOR, FORECASTER, features_of, write_test_registry, write_version
+from .live_server import running_server
+
+GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
+BODY_LIMIT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Both models promoted under a fresh root, served by one real server."""
+    base = tmp_path_factory.mktemp("serving")
+    registry = write_test_registry(base / "registry.yaml")
+    root = base / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELKIT_REGISTRY", str(registry))
+        for model in (DETECTOR, FORECASTER):
+            write_version(root, model, "v1")
+            run_gate(root, get_model(model), "v1")
+            promote(root, model, "v1", keep_versions=5)
+    with running_server(root, registry, DETECTOR, "--max-body-bytes", str(BODY_LIMIT)) as url:
+        yield url, root
+
+
+def post(url, path, body, content_type="application/json"):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    headers = {"Content-Type": content_type} if content_type else {}
+    return requests.post(url + path, data=data, headers=headers, timeout=30)
+
+
+def local_model(root, model):
+    return artifacts.safe_load_model(artifacts.served_model_path(root, model))
+
+
+def test_v1_and_v2_readiness(served):
+    url, _ = served
+    assert requests.get(f"{url}/v1/models/{DETECTOR}", timeout=5).json() == {"name": DETECTOR, "ready": True}
+    assert requests.get(f"{url}/v2/models/{FORECASTER}/ready", timeout=5).json()["ready"] is True
+    assert requests.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
+
+
+def test_guide_request_gets_the_models_prediction_and_version(served):
+    url, root = served
+    response = post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"] == local_model(root, DETECTOR).predict(GUIDE_REQUEST["instances"]).tolist()
+    assert body["model_version"] == "v1"
+
+
+def test_anomaly_scores_on_request(served):
+    url, root = served
+    rows = [[0.5, 0.6, 0.4, 0.3, 0.8], [0.5, 0.5, 0.5, 0.5, 0.5]]
+    body = post(url, f"/v1/models/{DETECTOR}:predict", {"instances": rows, "parameters": {"return_scores": True}}).json()
+    assert np.allclose(body["scores"], local_model(root, DETECTOR).decision_function(rows))
+    assert len(body["predictions"]) == 2
+
+
+def test_v2_infer_returns_predictions_scores_and_version(served):
+    url, root = served
+    request = {"inputs": [{"name": "instances", "shape": [1, 5], "datatype": "FP64", "data": [0.5, 0.6, 0.4, 0.3, 0.8]}],
+               "parameters": {"return_scores": True}}
+    body = post(url, f"/v2/models/{DETECTOR}/infer", request).json()
+    outputs = {o["name"]: o["data"] for o in body["outputs"]}
+    assert body["model_version"] == "v1"
+    assert outputs["predictions"] == local_model(root, DETECTOR).predict([[0.5, 0.6, 0.4, 0.3, 0.8]]).tolist()
+    assert set(outputs) == {"predictions", "scores"}
+
+
+def test_forecaster_answers_a_row_of_its_own_features(served):
+    url, root = served
+    row = [[0.1] * len(features_of(FORECASTER))]
+    body = post(url, f"/v1/models/{FORECASTER}:predict", {"instances": row}).json()
+    assert np.allclose(body["predictions"], local_model(root, FORECASTER).predict(row))
+
+
+BAD_REQUESTS = [
+    ("wrong feature count", {"instances": [[0.5, 0.6, 0.4]]}, "application/json", 400, "has 3 values, the model expects 5"),
+    ("text", {"instances": [["high", 0.6, 0.4, 0.3, 0.8]]}, "application/json", 400, '"high", not a number'),
+    ("null", {"instances": [[None, 0.6, 0.4, 0.3, 0.8]]}, "application/json", 400, "is null, not a number"),
+    ("NaN", '{"instances": [[NaN, 0.6, 0.4, 0.3, 0.8]]}', "application/json", 400, "NaN and Infinity are not valid JSON"),
+    ("overflow", '{"instances": [[1e999, 0.6, 0.4, 0.3, 0.8]]}', "application/json", 400, "NaN and Infinity are not valid JSON"),
+    ("empty instances", {"instances": []}, "application/json", 400, '"instances" is empty'),
+    ("no instances", {"rows": [[0.5, 0.6, 0.4, 0.3, 0.8]]}, "application/json", 400, 'no "instances" list'),
+    ("not JSON", "instances=0.5,0.6", "application/json", 400, "send Content-Type: application/json"),
+    ("empty body", "", "application/json", 400, "the request body is empty"),
+    ("missing Content-Type", json.dumps(GUIDE_REQUEST), None, 415, "Content-Type is missing"),
+    ("wrong Content-Type", json.dumps(GUIDE_REQUEST), "text/plain", 415, "Content-Type is text/plain"),
+    ("too large", json.dumps({"instances": [[0.5] * 5] * 5000}), "application/json", 413, "more than the limit"),
+    ("scores of a forecaster", None, "application/json", 400, "has no scores"),
+]
+
+
+@pytest.mark.parametrize("case, body, content_type, status, message", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_request_gets_a_4xx_saying_what_to_send_and_the_server_keeps_answering(served, case, body, content_type,
+                                                                                    status, message):
+    url, _ = served
+    model = DETECTOR
+    if body is None:
+        model, body = FORECASTER, {"instances": [[0.1] * len(features_of(FORECASTER))], "parameters": {"return_scores": True}}
+    response = post(url, f"/v1/models/{model}:predict", body, content_type)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).status_code == 200
+
+
+def test_v2_text_tensor_is_refused(served):
+    url, _ = served
+    request = {"inputs": [{"name": "instances", "shape": [1], "datatype": "BYTES", "data": ["hello"]}]}
+    response = post(url, f"/v2/models/{DETECTOR}/infer", request)
+    assert response.status_code == 400 and "send FP64 numbers" in response.json()["error"]
+
+
+def test_v2_values_that_overflow_their_type_are_refused(served):
+    url, _ = served
+    request = {"inputs": [{"name": "instances", "shape": [1, 5], "datatype": "FP32", "data": [1e39, 0.6, 0.4, 0.3, 0.8]}]}
+    response = post(url, f"/v2/models/{DETECTOR}/infer", request)
+    assert response.status_code == 400 and "must be a finite number" in response.json()["error"]
+
+
+def test_unloading_a_model_is_refused(served):
+    url, _ = served
+    assert requests.post(f"{url}/v2/repository/models/{DETECTOR}/unload", timeout=5).status_code == 501
+    assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).json()["model_version"] == "v1"
+
+
+def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):
+    registry = write_test_registry(tmp_path / "registry.yaml")
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(registry))
+    root = tmp_path / "models"
+    for run_id in ("v1", "v2"):
+        write_version(root, DETECTOR, run_id)
+        artifacts.update_metadata(artifacts.version_dir(root, DETECTOR, run_id), gate={"accepted": True})
+    promote(root, DETECTOR, "v1", keep_versions=5)
+    with running_server(root, registry, DETECTOR) as url:
+        promote(root, DETECTOR, "v2", keep_versions=5)
+        assert "now serves the new version" in reload_local_server(root, DETECTOR)
+        assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).json()["model_version"] == "v2"
