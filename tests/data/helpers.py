@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from modelkit.registry import get_model
@@ -17,3 +18,8 @@ def spec(name: str = "anomaly-detector"):
 
 def settings(model: str = "anomaly-detector", **env: str) -> Settings:
     return Settings.from_env({"MODEL_NAME": model, **env})
+
+
+def spec_with(*metrics, base: str = "anomaly-detector"):
+    """A registry spec whose metrics (and features) are replaced by `metrics`."""
+    return dataclasses.replace(spec(base), metrics=tuple(metrics), features=tuple(m.name for m in metrics))

@@ -73,7 +73,8 @@ class PrometheusClient:
         self.stats = RequestStats()
         self.session = requests.Session()
         self.session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max_in_flight))
-        self.session.verify = str(ca_bundle) if ca_bundle and verify else verify
+        # Passed on every request: a session-level `verify` loses to REQUESTS_CA_BUNDLE in the environment.
+        self.verify: bool | str = str(ca_bundle) if ca_bundle and verify else verify
         if not verify:
             log.warning("TLS verification of %s is OFF (PROMETHEUS_TLS_VERIFY=false): for throwaway test clusters only", self.url)
         if token:
@@ -100,7 +101,7 @@ class PrometheusClient:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             self.stats.requests += 1
             try:
-                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds)
+                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
                 raise PrometheusUnavailable(f"TLS to {self.url} failed: {exc}; set PROMETHEUS_CA_BUNDLE to the CA that signed its certificate") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:

@@ -1,0 +1,176 @@
+"""The Prometheus client and the prometheus/hybrid modes against a real Prometheus
+(tests/fixtures/prometheus.py): full grids, exact seams, token + TLS, retries, errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from fixtures import history
+from fixtures.prometheus import start_prometheus
+from modelkit.data import load_training_frame
+from modelkit.data import prometheus as prom
+from modelkit.data.grid import make_grid
+from modelkit.errors import DataError
+from modelkit.registry import MetricSpec
+
+from .helpers import settings, spec, spec_with
+
+CPU = MetricSpec(name="node_cpu_utilisation", query="instance:node_cpu:ratio", aggregate="mean", unit="ratio")
+
+
+def client(server, **options) -> prom.PrometheusClient:
+    return prom.PrometheusClient(server.url, token=server.token, ca_bundle=server.ca_bundle, backoff_seconds=0.01, **options)
+
+
+def requested_points(params: dict[str, str]) -> int:
+    return int((float(params["end"]) - float(params["start"])) // int(params["step"].rstrip("s"))) + 1
+
+
+def test_720h_pull_at_60s_returns_the_full_grid_in_chunks_of_at_most_11000_points(prometheus_server):
+    grid = make_grid(720, 60, end=prometheus_server.history_end)
+    first_request = len(prometheus_server.proxy.forwarded)
+    values = client(prometheus_server).fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]
+    assert grid.points == 43_200
+    assert not np.isnan(values).any()
+    np.testing.assert_allclose(values, history.expected_mean("instance:node_cpu:ratio", grid.seconds()), rtol=1e-12)
+    requests_sent = prometheus_server.proxy.forwarded[first_request:]
+    assert len(requests_sent) == 4
+    assert max(requested_points(p) for p in requests_sent) <= 11_000
+    covered = sorted(np.arange(float(p["start"]), float(p["end"]) + 1, 60).tolist() for p in requests_sent)
+    assert sum(covered, []) == grid.seconds().tolist()  # no point twice, none missing
+
+
+def test_chunk_seams_are_exact_with_many_small_chunks(prometheus_server, monkeypatch):
+    grid = make_grid(3, 60, end=prometheus_server.history_end)
+    whole = client(prometheus_server).fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]
+    monkeypatch.setattr(prom, "MAX_POINTS_PER_REQUEST", 7)  # 180 points -> 26 chunks, 25 seams
+    chunked_client = client(prometheus_server, max_in_flight=3)
+    chunked = chunked_client.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]
+    assert chunked_client.stats.requests == 26
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def test_prometheus_mode_is_80_percent_untouched_real_rows_and_20_percent_labelled_anomalies(prometheus_server):
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="168", SEED="3")
+    tf = load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
+    frame, n = tf.frame, len(tf.frame)
+    assert n == 168 * 60 and list(frame.columns) == [*spec().metric_names, "is_anomaly", "anomaly_kind"]
+    assert tf.provenance["rows_per_source"] == {"prometheus": round(0.8 * n), "synthetic": n - round(0.8 * n)}
+    assert frame["is_anomaly"].sum() == round(0.2 * n)
+    assert (tf.row_source == "synthetic").equals(frame["is_anomaly"])
+    assert tf.provenance["real_data"] is True and tf.provenance["used_sources"] == ["prometheus", "synthetic"]
+    assert tf.provenance["gaps_filled"] == dict.fromkeys(spec().metric_names, 0)
+    # Untouched rows are exactly what Prometheus holds; injected rows are changed in the real timeline.
+    real = history.expected_mean("instance:node_cpu:ratio", frame.index.asi8 // 10**9)
+    untouched = ~frame["is_anomaly"].to_numpy()
+    np.testing.assert_allclose(frame["node_cpu_utilisation"].to_numpy()[untouched], real[untouched], rtol=1e-12)
+    restarts = frame.loc[untouched, "container_restarts_rate"]
+    assert restarts.mean() == pytest.approx(len(history.PODS) / (240 * 60), rel=0.15)  # counter -> per-second rate
+    assert tf.provenance["query_timings"]["requests"] == len(spec().metrics)
+
+
+def test_hybrid_mode_is_half_untouched_real_rows_with_synthetic_blocks_spliced_in(prometheus_server):
+    env = prometheus_server.env(DATA_SOURCE="hybrid", TRAINING_HOURS="168")
+    tf = load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
+    frame, n = tf.frame, len(tf.frame)
+    assert tf.provenance["rows_per_source"]["prometheus"] == n // 2
+    assert frame["is_anomaly"].sum() == round(0.2 * n)
+    blocks = (tf.row_source == "synthetic") & ~frame["is_anomaly"]
+    assert blocks.sum() == n - n // 2 - round(0.2 * n)
+    real = history.expected_mean("instance:node_cpu:ratio", frame.index.asi8 // 10**9)
+    cpu = frame["node_cpu_utilisation"].to_numpy()
+    assert not np.allclose(cpu[blocks.to_numpy()], real[blocks.to_numpy()])
+    # Spliced blocks meet the real series at their edges: no jump bigger than normal minute-to-minute change.
+    normal_jump = np.abs(np.diff(real)).max()
+    edges = np.flatnonzero(np.diff(blocks.to_numpy().astype(int)))
+    assert np.abs(cpu[edges + 1] - cpu[edges]).max() < 3 * normal_jump + 0.05
+
+
+def test_bearer_token_and_test_ca_are_required_and_used(prometheus_server):
+    grid = make_grid(1, 60, end=prometheus_server.history_end)
+    authorized = prometheus_server.proxy.authorized
+    assert client(prometheus_server).fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"].shape == (60,)
+    assert prometheus_server.proxy.authorized == authorized + 1
+    no_token = prom.PrometheusClient(prometheus_server.url, ca_bundle=prometheus_server.ca_bundle)
+    with pytest.raises(prom.PrometheusUnavailable, match="HTTP 401.*PROMETHEUS_TOKEN"):
+        no_token.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)
+    system_cas = prom.PrometheusClient(prometheus_server.url, token=prometheus_server.token)
+    with pytest.raises(prom.PrometheusUnavailable, match="TLS .* failed.*PROMETHEUS_CA_BUNDLE"):
+        system_cas.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)
+    assert system_cas.verify is True  # verification is on by default
+
+
+def test_timeouts_429_and_5xx_are_retried_but_4xx_is_not(prometheus_server):
+    grid = make_grid(1, 60, end=prometheus_server.history_end)
+    retrying = client(prometheus_server)
+    prometheus_server.proxy.fail_next(503, 429, 502)
+    assert not np.isnan(retrying.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]).any()
+    assert retrying.stats.retries == 3
+    not_found = client(prometheus_server)
+    prometheus_server.proxy.fail_next(404)
+    with pytest.raises(prom.PrometheusQueryError, match="HTTP 404"):
+        not_found.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)
+    assert not_found.stats.retries == 0
+
+
+def test_bad_query_reports_prometheus_error_text_and_is_never_a_fallback(prometheus_server):
+    bad = spec_with(MetricSpec(name="cpu", query="rate(instance:node_cpu:ratio", unit="ratio"))
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="1", FALLBACK_POLICY="synthetic")
+    with pytest.raises(prom.PrometheusQueryError, match=r"rejected the query .*HTTP 400.*bad_data: .*parse error"):
+        load_training_frame(bad, settings(**env), end=prometheus_server.history_end)
+
+
+def test_empty_result_fails_or_falls_back_as_the_policy_says(prometheus_server):
+    missing = spec_with(CPU, MetricSpec(name="gone", query="no_such_metric_recorded", unit="ratio"))
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="2")
+    with pytest.raises(DataError, match=r"no data for gone \(sum\(no_such_metric_recorded\)\).*FALLBACK_POLICY=fail"):
+        load_training_frame(missing, settings(**env), end=prometheus_server.history_end)
+    tf = load_training_frame(missing, settings(**env, FALLBACK_POLICY="synthetic"), end=prometheus_server.history_end)
+    assert tf.provenance["used_sources"] == ["synthetic"] and tf.provenance["real_data"] is False
+    assert "no data for gone" in tf.provenance["fallbacks"][0]["reason"]
+
+
+def test_gaps_are_filled_linearly_and_counted(prometheus_server):
+    gappy = spec_with(MetricSpec(name="cpu", query="avg(instance:node_cpu:ratio) unless on() (minute() == 30)", unit="ratio"))
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="24")
+    tf = load_training_frame(gappy, settings(**env), end=prometheus_server.history_end)
+    assert tf.provenance["gaps_filled"] == {"cpu": 24}
+    real = history.expected_mean("instance:node_cpu:ratio", tf.frame.index.asi8 // 10**9)
+    at_half_past = np.flatnonzero((tf.frame.index.minute == 30) & ~tf.frame["is_anomaly"].to_numpy())
+    at_half_past = at_half_past[(at_half_past > 0) & (at_half_past < len(real) - 1)]
+    at_half_past = [i for i in at_half_past if not tf.frame["is_anomaly"].iloc[i - 1 : i + 2].any()]
+    expected = (real[np.array(at_half_past) - 1] + real[np.array(at_half_past) + 1]) / 2
+    np.testing.assert_allclose(tf.frame["cpu"].to_numpy()[at_half_past], expected, rtol=1e-12)
+
+
+def test_stopped_server_is_retried_then_the_policy_decides(prometheus_server, tmp_path):
+    process, url = start_prometheus(tmp_path / "throwaway", prometheus_server.pki)
+    env = {"PROMETHEUS_URL": url, "PROMETHEUS_CA_BUNDLE": str(prometheus_server.ca_bundle), "DATA_SOURCE": "prometheus", "TRAINING_HOURS": "1"}
+    live = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle)
+    with pytest.raises(prom.PrometheusEmpty, match="no data for cpu"):  # up and answering, but holds no history
+        live.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, make_grid(1, 60, end=prometheus_server.history_end))
+    process.stop()
+    stopped = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle, attempts=3, backoff_seconds=0.01)
+    with pytest.raises(DataError, match=r"unreachable after 3 attempts.*FALLBACK_POLICY=fail"):
+        load_training_frame(spec(), settings(**env), client=stopped)
+    assert stopped.stats.requests >= 3 and stopped.stats.retries >= 2
+    again = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle, attempts=2, backoff_seconds=0.01)
+    tf = load_training_frame(spec(), settings(**env, FALLBACK_POLICY="synthetic"), client=again)
+    assert tf.provenance["fallbacks"][0]["from"] == "prometheus" and "unreachable" in tf.provenance["fallbacks"][0]["reason"]
+    assert tf.provenance["query_timings"]["retries"] >= 1 and tf.provenance["rows_per_source"]["prometheus"] == 0
+
+
+def test_recording_rules_turn_live_node_exporter_metrics_into_openshift_names(prometheus_server):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = requests.get(f"{prometheus_server.direct_url}/api/v1/query", params={"query": 'instance:node_memory_utilisation:ratio{job="node"}'},
+                              verify=str(prometheus_server.ca_bundle), timeout=5).json()
+        if answer["data"]["result"]:
+            break
+        time.sleep(1)
+    value = float(answer["data"]["result"][0]["value"][1])
+    assert 0 < value < 1
