@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -24,13 +25,20 @@ from ..errors import ConfigError
 from .anomaly_evaluation import evaluate_flags
 
 DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
+MAX_SAMPLES = 2048
 CANDIDATE_QUANTILES = np.concatenate((np.linspace(0.0005, 0.02, 40), np.linspace(0.021, 0.3, 120)))
 
 
-def build_pipeline(seed: int, n_estimators: int = 200) -> Pipeline:
+def build_pipeline(seed: int, training_rows: int, n_estimators: int = 100) -> Pipeline:
+    """Whitened principal components make a point that breaks the usual correlation of
+    the metrics (one metric spiking alone) as easy to isolate as one far from the mean;
+    on raw scaled metrics the forest mostly isolated the daily peaks. Subsamples larger
+    than the default 256 gave steadier scores on a week of data; they are capped so the
+    pickled forest stays small enough for the predictor's memory (~15 MB)."""
     return Pipeline([
         ("scale", StandardScaler()),
-        ("forest", IsolationForest(n_estimators=n_estimators, max_samples=256, random_state=seed)),
+        ("whiten", PCA(whiten=True, random_state=seed)),
+        ("forest", IsolationForest(n_estimators=n_estimators, max_samples=min(MAX_SAMPLES, training_rows), random_state=seed)),
     ])
 
 

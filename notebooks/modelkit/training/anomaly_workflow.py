@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -71,13 +72,15 @@ class AnomalyResult:
         )
 
 
-def train(run: TrainingRun, pipeline: Pipeline | None = None) -> AnomalyResult:
-    """`pipeline`: an unfitted detector (default anomaly_detector.build_pipeline)."""
-    pipeline = pipeline if pipeline is not None else anomaly_detector.build_pipeline(run.settings.seed)
-    loaded = load_training_frame(run.spec, run.data_settings())
+def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | None = None) -> AnomalyResult:
+    """`pipeline`: an unfitted detector (default anomaly_detector.build_pipeline); `end`: last
+    time of the data window (default now; tests pin it)."""
+    loaded = load_training_frame(run.spec, run.data_settings(), end=end)
     names = list(run.spec.features)
     step = check_frame(loaded.frame, names)
     split = split_by_time(loaded.frame)
+    if pipeline is None:
+        pipeline = anomaly_detector.build_pipeline(run.settings.seed, training_rows=len(split.train))
     model = anomaly_detector.fit(split.train[names], split.train["is_anomaly"], pipeline)
     validation_scores = model.score_samples(split.validation[names].to_numpy(dtype=float))
     budget = anomaly_detector.false_alarm_budget(run.spec.thresholds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -90,12 +91,13 @@ def _horizon(run: TrainingRun) -> int:
     return horizon
 
 
-def train(run: TrainingRun) -> ForecastResult:
-    """TRAINING_HOURS of examples; the warm-up history their lags need is loaded in addition."""
+def train(run: TrainingRun, end: datetime | None = None) -> ForecastResult:
+    """TRAINING_HOURS of examples; the warm-up history their lags need is loaded in addition.
+    `end`: last time of the data window (default now; tests pin it)."""
     horizon = _horizon(run)
     features = ff.parse_features(run.spec.features, run.spec.metric_names)
     warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
-    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours))
+    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end)
     metrics_in = run.spec.metric_names
     step = check_frame(loaded.frame, metrics_in)
 

@@ -1,0 +1,83 @@
+"""`modelkit run-notebook`: execute a training notebook headless and publish its version.
+
+The runner owns the version's staging directory: the notebook (told through
+MODELKIT_STAGING_DIR) writes model.pkl and metadata.json there, the runner adds the
+executed notebook as report.html and only then renames the directory to its run id.
+A failed or interrupted run leaves no version behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbconvert import HTMLExporter
+
+from ..artifacts import REPORT_FILE, VersionWriter, check_run_id, new_run_id
+from ..errors import ConfigError, DataError, ModelkitError
+from ..registry import find_registry_file
+from .params import check_params, project_root
+
+KERNEL_NAME = "python3"  # ipykernel's spec; jupyter_client runs it with this interpreter
+DEFAULT_CELL_TIMEOUT_SECONDS = 3600
+EXIT_CODES = {"ConfigError": ConfigError.exit_code, "DataError": DataError.exit_code}
+
+
+class NotebookFailed(ModelkitError):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _echo_outputs(cell, cell_index, execute_reply) -> None:
+    """Copy each cell's printed output to our stdout: the pod log shows the run (and "Model Evaluation")."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            print(output.get("text", ""), end="", flush=True)
+
+
+def execute(notebook: Path, kernel_env: dict[str, str], timeout: int) -> nbformat.NotebookNode:
+    book = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        book, timeout=timeout, kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(notebook.parent)}}, on_cell_executed=_echo_outputs,
+    )
+    try:
+        client.execute(env=kernel_env)
+    except CellExecutionError as exc:
+        code = EXIT_CODES.get(exc.ename, 1)
+        raise NotebookFailed(f"{notebook.name} stopped: {exc.ename}: {exc.evalue}", code) from None
+    except CellTimeoutError:
+        raise NotebookFailed(f"{notebook.name}: a cell ran longer than {timeout} s", 1) from None
+    return book
+
+
+def to_html(book: nbformat.NotebookNode) -> bytes:
+    body, _ = HTMLExporter().from_notebook_node(book)
+    return body.encode()
+
+
+def run_notebook(env: Mapping[str, str] | None = None, timeout: int = DEFAULT_CELL_TIMEOUT_SECONDS) -> Path:
+    """Check the params, execute the notebook, publish the version; return its directory."""
+    env = dict(os.environ if env is None else env)
+    root = project_root()
+    settings, spec, notebook = check_params(env, root)
+    run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
+    models_root = settings.models_root.resolve()
+    print(f"RUN_ID={run_id} model={spec.name} notebook={notebook.relative_to(root)}", flush=True)
+    with VersionWriter(models_root, spec.name, run_id) as version:
+        kernel_env = {
+            **env,
+            "RUN_ID": run_id,
+            "MODELS_ROOT": str(models_root),  # the kernel runs in the notebook's folder
+            "MODELKIT_REGISTRY": str(find_registry_file(root).resolve()),
+            "MODELKIT_STAGING_DIR": str(version.staging_path),
+        }
+        book = execute(notebook, kernel_env, timeout)
+        version.add_file(REPORT_FILE, to_html(book))
+    print(f"VERSION_DIR={version.path}", flush=True)
+    return version.path

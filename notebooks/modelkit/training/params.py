@@ -1,0 +1,67 @@
+"""Check the PipelineRun params (as env vars) before any training: `modelkit check-params`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import ConfigError
+from ..pipeline_steps import PARAM_ENV
+from ..registry import DEFAULT_VALUES, ModelSpec, get_model
+from ..settings import Settings
+
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ENV_PARAM = {env: param for param, env in PARAM_ENV.items()}
+
+
+def named(variable: str, message: str) -> str:
+    """Prefix a message with the variable and the PipelineRun param it comes from."""
+    param = ENV_PARAM.get(variable)
+    return f"{variable} (PipelineRun param `{param}`): {message}" if param else f"{variable}: {message}"
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding charts/hub/values.yaml (this checkout), else the working directory (the cloned source)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_VALUES).is_file():
+            return folder
+    return here
+
+
+def resolve_notebook(text: str, root: Path) -> Path:
+    """An existing .ipynb inside `root`, given relative to it; no absolute paths, no way out."""
+    relative = Path(text)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} must be a path inside the repository, relative to its root (no '..', not absolute)"))
+    if relative.suffix != ".ipynb":
+        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} is not a notebook (.ipynb)"))
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} leaves the repository (through a symlink)"))
+    if not path.is_file():
+        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r}: no such notebook in {root}"))
+    return path
+
+
+def _settings(env: Mapping[str, str]) -> Settings:
+    try:
+        return Settings.from_env(env)
+    except ConfigError as exc:
+        variable = str(exc).split("=", 1)[0].split(" ", 1)[0]
+        raise ConfigError(named(variable, str(exc))) from None
+
+
+def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Settings, ModelSpec, Path]:
+    """Raise ConfigError naming the first bad param; return the checked settings, model and notebook."""
+    settings = _settings(env)
+    try:
+        spec = get_model(settings.model_name)
+    except ConfigError as exc:
+        raise ConfigError(named("MODEL_NAME", str(exc))) from None
+    notebook = resolve_notebook(env.get("NOTEBOOK_PATH", "").strip() or spec.notebook, root or project_root())
+    service = env.get("INFERENCE_SERVICE_NAME", "").strip()
+    if service and (len(service) > 63 or not DNS_1123_LABEL.match(service)):
+        raise ConfigError(named("INFERENCE_SERVICE_NAME", f"{service!r} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"))
+    return settings, spec, notebook
