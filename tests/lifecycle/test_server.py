@@ -31,7 +31,7 @@ def served(tmp_path_factory):
             write_version(root, model, "v1")
             run_gate(root, get_model(model), "v1")
             promote(root, model, "v1", keep_versions=5)
-    with running_server(root, registry, DETECTOR, "--max-body-bytes", str(BODY_LIMIT)) as url:
+    with running_server(root, registry, [DETECTOR, FORECASTER], "--max-body-bytes", str(BODY_LIMIT)) as url:
         yield url, root
 
 
@@ -145,7 +145,7 @@ def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):
         write_version(root, DETECTOR, run_id)
         artifacts.update_metadata(artifacts.version_dir(root, DETECTOR, run_id), gate={"accepted": True})
     promote(root, DETECTOR, "v1", keep_versions=5)
-    with running_server(root, registry, DETECTOR) as url:
+    with running_server(root, registry, [DETECTOR]) as url:
         promote(root, DETECTOR, "v2", keep_versions=5)
         assert "now serves the new version" in reload_local_server(root, DETECTOR)
         assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).json()["model_version"] == "v2"

@@ -52,9 +52,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
+def serve_switched_version(settings: Settings, run_id: str, rollout_timeout: int) -> None:
+    """After the served file changed: roll the InferenceService (cluster) or reload a local server."""
     from .cluster import in_cluster, roll_inference_service
     from .local_server import reload_local_server
+
+    if in_cluster():
+        roll_inference_service(settings.namespace, settings.inference_service_name, run_id, rollout_timeout)
+        print(f"  InferenceService {settings.namespace}/{settings.inference_service_name} is Ready on {run_id}")
+        return
+    note = reload_local_server(settings.models_root, settings.model_name)
+    if note:
+        print(f"  {note}")
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
     from .policy import policy_for
     from .promotion import promote
 
@@ -65,30 +77,17 @@ def cmd_promote(args: argparse.Namespace) -> int:
     print(f"{result.model}: now serving {result.run_id} (was {result.previous or 'nothing'})")
     if result.pruned:
         print(f"  pruned old versions: {', '.join(result.pruned)}")
-    if in_cluster():
-        roll_inference_service(settings.namespace, settings.inference_service_name, run_id, args.rollout_timeout)
-        print(f"  InferenceService {settings.namespace}/{settings.inference_service_name} is Ready on {run_id}")
-    else:
-        note = reload_local_server(settings.models_root, settings.model_name)
-        if note:
-            print(f"  {note}")
+    serve_switched_version(settings, run_id, args.rollout_timeout)
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from .cluster import in_cluster, roll_inference_service
-    from .local_server import reload_local_server
     from .promotion import rollback
 
     settings = run_settings(args)
     result = rollback(settings.models_root, settings.model_name, to=args.to)
     print(f"{result.model}: rolled back to {result.run_id} (was {result.previous or 'nothing'})")
-    if in_cluster():
-        roll_inference_service(settings.namespace, settings.inference_service_name, result.run_id, args.rollout_timeout)
-    else:
-        note = reload_local_server(settings.models_root, settings.model_name)
-        if note:
-            print(f"  {note}")
+    serve_switched_version(settings, result.run_id, args.rollout_timeout)
     return 0
 
 
@@ -138,7 +137,11 @@ def cmd_smoke_test(args: argparse.Namespace) -> int:
 def cmd_report_run(args: argparse.Namespace) -> int:
     from .run_report import report_run
 
-    print(report_run(run_settings(args), status=args.status))
+    settings = run_settings(args)
+    text, rolled_back_to = report_run(settings, status=args.status)
+    print(text)
+    if rolled_back_to:
+        serve_switched_version(settings, rolled_back_to, args.rollout_timeout)
     return 0
 
 
@@ -210,7 +213,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("report-run", help="record the run's outcome beside its version; clean staging dirs")
     _model_options(p)
-    p.add_argument("--status", default=os.environ.get("PIPELINE_STATUS", ""), help="pipeline status ($PIPELINE_STATUS)")
+    p.add_argument("--status", default=os.environ.get("PIPELINE_TASKS_STATUS", ""),
+                   help="Tekton $(tasks.status): Succeeded, Completed, Failed or None (default: $PIPELINE_TASKS_STATUS)")
+    p.add_argument("--rollout-timeout", type=int, default=600)
     p.set_defaults(handler=cmd_report_run)
 
     p = subparsers.add_parser("demo", help="train, validate, promote and serve both default models locally, then stop")

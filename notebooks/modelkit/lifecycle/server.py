@@ -10,7 +10,6 @@ disk (promote and rollback call it); unload is refused, so nobody can take a mod
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from .. import artifacts
@@ -60,12 +59,6 @@ def promoted_models(root: Path, names: list[str] | None) -> list[ServedModel]:
         raise ConfigError(f"nothing promoted to serve under {root} ({', '.join(missing) or 'no models'}); "
                           "train, validate and promote first (make demo or modelkit train --model NAME)")
     return [ServedModel(name, artifacts.model_dir(root, name)) for name in candidates]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, announce_in: Path | None) -> None:
