@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -251,3 +252,41 @@ def safe_load_model(path: Path) -> Any:
             return joblib.load(path)
         finally:
             joblib.numpy_pickle.NumpyUnpickler = original
+
+
+class LibraryVersionError(ConfigError):
+    """A model is loaded under another scikit-learn than it was trained with."""
+
+
+def sklearn_version_problem(metadata: dict[str, Any]) -> str | None:
+    """Why this environment's scikit-learn cannot be trusted with the version, or None.
+
+    Pickled estimators are only guaranteed to behave the same under the scikit-learn
+    they were written with (the serving runtime pins it, see pyproject.toml)."""
+    trained = metadata.get("library_versions", {}).get("scikit-learn")
+    installed = library_versions()["scikit-learn"]
+    if trained is None:
+        return "metadata.json records no scikit-learn version (library_versions)"
+    if trained != installed:
+        return f"trained with scikit-learn {trained}, this environment has {installed}; retrain, or load it where {trained} is installed"
+    return None
+
+
+def load_version_model(version_path: Path, allow_version_mismatch: bool = False) -> Any:
+    """The model of a version directory via the allowlist loader, after checking scikit-learn's version.
+
+    Raises LibraryVersionError on a mismatch (unless allowed) and also when scikit-learn
+    itself warns that the pickle comes from another version."""
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    version_path = Path(version_path)
+    problem = sklearn_version_problem(read_metadata(version_path))
+    if problem and not allow_version_mismatch:
+        raise LibraryVersionError(f"{version_path}: {problem}")
+    with warnings.catch_warnings():
+        if not allow_version_mismatch:
+            warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            return safe_load_model(version_path / MODEL_FILE)
+        except InconsistentVersionWarning as exc:
+            raise LibraryVersionError(f"{version_path / MODEL_FILE}: {exc}") from None
