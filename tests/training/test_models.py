@@ -1,0 +1,115 @@
+"""The detector's threshold calibration and the forecaster's causal features, on data built here."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+
+from modelkit.errors import ConfigError
+from modelkit.training import anomaly_detector
+from modelkit.training import forecast_features as ff
+from modelkit.training.forecast_evaluation import evaluate
+
+MINUTE = 60
+
+
+def test_calibration_detects_most_events_within_the_false_alarm_budget():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.0, 0.05, 2880)  # 2 days; score_samples: lower = more anomalous
+    labels = np.zeros(2880, dtype=bool)
+    for start, depth in ((300, -0.6), (1500, -0.35)):
+        labels[start:start + 10] = True
+        scores[start:start + 10] = depth
+    for start in (800, 2000, 2500):  # three clear false positives, deeper than the second event
+        scores[start] = -0.5
+    strict = anomaly_detector.calibrate(scores, labels, MINUTE, budget_per_day=0.5)
+    assert strict.within_budget and strict.validation["false_alarms"] <= 1
+    assert strict.validation["event_recall"] == 0.5  # catching event 2 would cost three false alarms
+    generous = anomaly_detector.calibrate(scores, labels, MINUTE, budget_per_day=2.0)
+    assert generous.validation["event_recall"] == 1.0 and generous.validation["false_alarms"] <= 4
+    assert generous.threshold > strict.threshold
+    assert len(generous.curve) > 10 and {"threshold", "event_recall", "false_alarms_per_day"} <= set(generous.curve.columns)
+
+
+def test_threshold_is_baked_into_the_fitted_forest():
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame(rng.normal(size=(600, 3)))
+    labels = pd.Series(np.zeros(600, dtype=bool))
+    model = anomaly_detector.fit(rows, labels, anomaly_detector.build_pipeline(seed=0, training_rows=600))
+    probe = rng.normal(size=(200, 3)) * 2
+    scores = model.score_samples(probe)
+    threshold = float(np.quantile(scores, 0.1))
+    anomaly_detector.set_threshold(model, threshold)
+    assert np.array_equal(model.predict(probe) == -1, scores < threshold)
+    assert np.allclose(model.decision_function(probe), scores - threshold)
+
+
+def test_detector_must_end_in_a_scoring_estimator():
+    with pytest.raises(ConfigError, match="score_samples"):
+        anomaly_detector.fit(pd.DataFrame(np.ones((10, 2))), pd.Series(np.zeros(10, dtype=bool)), make_pipeline(LinearRegression()))
+
+
+def test_budget_comes_from_the_registry_thresholds():
+    assert anomaly_detector.false_alarm_budget({"maxFalseAlarmsPerDay": 4}) == 4.0
+    assert anomaly_detector.false_alarm_budget({}) == anomaly_detector.DEFAULT_FALSE_ALARMS_PER_DAY
+
+
+METRICS = ("cpu", "mem")
+NAMES = ["cpu", "cpu_delta_15m", "cpu_delta_1h", "cpu_delta_24h", "mem", "mem_delta_1h", "hour_of_day_sin", "day_of_week_cos"]
+
+
+def _frame(days: int = 3) -> pd.DataFrame:
+    index = pd.date_range("2026-01-05", periods=days * 1440, freq="60s", tz="UTC")
+    rng = np.random.default_rng(2)
+    return pd.DataFrame({"cpu": rng.random(len(index)), "mem": np.arange(len(index), dtype=float)}, index=index)
+
+
+def test_features_are_parsed_from_registry_names_and_refuse_unknown_ones():
+    parsed = ff.parse_features(NAMES, METRICS)
+    assert [(f.metric, f.lag_minutes) for f in parsed[:4]] == [("cpu", 0), ("cpu", 15), ("cpu", 60), ("cpu", 1440)]
+    assert parsed[6].metric is None and ff.warmup_minutes(parsed) == 1440
+    with pytest.raises(ConfigError, match="disk_delta_1h"):
+        ff.parse_features(["disk_delta_1h"], METRICS)
+
+
+def test_inputs_at_t_never_see_values_after_t():
+    frame = _frame()
+    parsed = ff.parse_features(NAMES, METRICS)
+    before = ff.build_features(frame, parsed, MINUTE)
+    changed = frame.copy()
+    cut = 2 * 1440
+    changed.iloc[cut + 1:] = -99.0  # rewrite the future
+    after = ff.build_features(changed, parsed, MINUTE)
+    pd.testing.assert_frame_equal(before.iloc[: cut + 1], after.iloc[: cut + 1])
+    assert list(before.columns) == NAMES
+    row = before.iloc[cut]
+    assert row["mem_delta_1h"] == 60 and row["cpu_delta_24h"] == pytest.approx(frame["cpu"].iloc[cut] - frame["cpu"].iloc[cut - 1440])
+    assert -1 <= row["hour_of_day_sin"] <= 1
+
+
+def test_targets_are_the_change_over_the_horizon_and_the_baseline_is_yesterday():
+    frame = _frame()
+    targets = ff.build_targets(frame, METRICS, 60, MINUTE)
+    assert list(targets.columns) == ["cpu_change_60m", "mem_change_60m"]
+    assert targets["mem_change_60m"].iloc[0] == 60 and targets["cpu_change_60m"].iloc[-60:].isna().all()
+    seasonal = ff.seasonal_naive_change(frame, METRICS, 60, MINUTE)
+    t = 2000
+    assert seasonal["cpu"].iloc[t] == pytest.approx(frame["cpu"].iloc[t + 60 - 1440] - frame["cpu"].iloc[t])
+    with pytest.raises(ConfigError, match="horizon"):
+        ff.build_targets(frame, METRICS, 61, 120)
+
+
+def test_forecast_evaluation_compares_methods_on_the_same_rows():
+    current = pd.DataFrame({"cpu": [0.5, 0.5, 0.5, 0.5], "mem": [1.0, 1.0, 1.0, 1.0]})
+    actual = pd.DataFrame({"a": [0.1, -0.1, 0.1, -0.1], "b": [0.0, 0.0, 0.0, 0.0]})
+    predictions = {
+        "model": np.array([[0.1, 0.05], [-0.1, 0.05], [0.1, 0.05], [-0.1, 0.05]]),  # perfect on cpu, off on mem
+        "last_value": np.zeros((4, 2)),
+        "seasonal_naive": np.full((4, 2), 0.2),
+    }
+    m = evaluate(current, actual, predictions)
+    assert m["mae_cpu"] == 0 and m["last_value_mae_cpu"] == pytest.approx(0.1) and m["seasonal_naive_mae_cpu"] == pytest.approx(0.2)
+    assert m["beats_baselines_cpu"] and not m["beats_baselines_mem"] and m["beats_baselines"] is False
+    assert m["mape_mem"] == pytest.approx(0.05) and m["mape"] == pytest.approx((m["mape_cpu"] + 0.05) / 2)
+    assert m["evaluated_rows"] == 4
