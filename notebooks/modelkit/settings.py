@@ -35,7 +35,7 @@ VARIABLES = {
     "PROMETHEUS_TLS_VERIFY": "true (default) | false; false is for throwaway test clusters only",
     "PROMETHEUS_STEP_SECONDS": "query resolution in seconds (default 60)",
     "PROMETHEUS_TIMEOUT_SECONDS": "timeout of each request in seconds (default 30)",
-    "ANOMALY_RATE": "share of points inside injected anomalies, 0 < rate < 0.5 (default 0.05)",
+    "ANOMALY_RATE": "share of synthetic-mode rows inside labelled anomaly events, 0 < rate < 0.5 (default 0.05); prometheus and hybrid inject the guide's 20 %",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
     "SEED": "random seed for synthetic data and injected anomalies (default 42)",
     "INFERENCE_SERVICE_NAME": "InferenceService the promote step rolls and the smoke test calls (default: MODEL_NAME)",

@@ -110,6 +110,10 @@ def test_timeouts_429_and_5xx_are_retried_but_4xx_is_not(prometheus_server):
     prometheus_server.proxy.fail_next(503, 429, 502)
     assert not np.isnan(retrying.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]).any()
     assert retrying.stats.retries == 3
+    impatient = client(prometheus_server, timeout_seconds=0.3)
+    prometheus_server.proxy.stall_next(1.0)
+    assert not np.isnan(impatient.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, grid)["cpu"]).any()
+    assert impatient.stats.retries == 1
     not_found = client(prometheus_server)
     prometheus_server.proxy.fail_next(404)
     with pytest.raises(prom.PrometheusQueryError, match="HTTP 404"):

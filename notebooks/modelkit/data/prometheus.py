@@ -10,6 +10,7 @@ other 4xx are not (a bad query is reported with Prometheus' own error text).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .grid import TimeGrid
 
 log = logging.getLogger("modelkit.data")
@@ -48,6 +49,12 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     seconds_by_query: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, retry: bool) -> None:
+        with self.lock:
+            self.requests += 1
+            self.retries += retry
 
 
 class PrometheusClient:
@@ -64,7 +71,7 @@ class PrometheusClient:
         backoff_seconds: float = 0.5,
     ):
         if not url.startswith(("http://", "https://")):
-            raise DataError(f"PROMETHEUS_URL={url!r} must start with http:// or https://")
+            raise ConfigError(f"PROMETHEUS_URL={url!r} must start with http:// or https://")
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.max_in_flight = max_in_flight
@@ -97,9 +104,8 @@ class PrometheusClient:
         last_problem = ""
         for attempt in range(self.attempts):
             if attempt:
-                self.stats.retries += 1
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            self.stats.requests += 1
+            self.stats.count(retry=attempt > 0)
             try:
                 response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
