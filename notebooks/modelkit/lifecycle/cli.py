@@ -127,10 +127,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke_test(args: argparse.Namespace) -> int:
+    from .served_state import served_version
     from .smoke import smoke_test
 
     settings = run_settings(args)
-    print(smoke_test(settings, chosen_run_id(settings), url=args.url))
+    run_id = settings.run_id or served_version(artifacts.model_dir(settings.models_root, settings.model_name))[0]
+    if not run_id:
+        raise ConfigError(f"{settings.model_name}: nothing is served under {settings.models_root}; promote a version first")
+    print(smoke_test(settings, run_id, url=args.url))
     return 0
 
 
@@ -206,8 +210,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     p.set_defaults(handler=cmd_serve)
 
-    p = subparsers.add_parser("smoke-test", help="check the endpoint answers with the promoted version")
-    _model_options(p)
+    p = subparsers.add_parser("smoke-test", help="check the endpoint answers like the promoted version")
+    _model_options(p, run_id=False)
+    p.add_argument("--run-id", help="version expected at the endpoint (default: $RUN_ID, else the served version)")
     p.add_argument("--url", help="server base URL (default: the InferenceService in the cluster, else the local server)")
     p.set_defaults(handler=cmd_smoke_test)
 

@@ -62,14 +62,25 @@ class ClusterClient:
         return self._call("GET", PODS_PATH.format(namespace=namespace), params={"labelSelector": f"{ISVC_LABEL}={name}"})["items"]
 
 
+def readiness_problem(isvc: dict[str, Any]) -> str | None:
+    """None when the InferenceService is Ready, else why not (from its conditions)."""
+    conditions = isvc.get("status", {}).get("conditions", [])
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready and ready.get("status") == "True":
+        return None
+    failing = [f"{c.get('type')}: {c.get('reason') or c.get('status')} {c.get('message') or ''}".strip()
+               for c in conditions if c.get("status") != "True"]
+    return "not Ready (" + ("; ".join(failing) or "no status yet") + ")"
+
+
 def rollout_state(isvc: dict[str, Any], pods: list[dict[str, Any]], generation: int, run_id: str) -> str | None:
     """None when the rollout to `run_id` is complete, else what is still missing."""
     status = isvc.get("status", {})
     if int(status.get("observedGeneration", 0)) < generation:
         return f"KServe has not yet observed generation {generation}"
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions", [])}
-    if conditions.get("Ready") != "True":
-        return f"InferenceService not Ready (conditions: {conditions})"
+    problem = readiness_problem(isvc)
+    if problem:
+        return f"InferenceService {problem}"
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     stale = [p["metadata"]["name"] for p in live
              if p["metadata"].get("annotations", {}).get(VERSION_ANNOTATION) != run_id]

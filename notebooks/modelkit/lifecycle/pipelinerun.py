@@ -1,0 +1,64 @@
+"""The PipelineRun a person (scripts/trigger-model-training.sh) creates to train a model.
+
+Built as data and printed as JSON for `kubectl create -f -`, so no value is ever pasted
+into YAML or a shell script. `generateName` (hence `create`, not `apply`) and the
+`model-name` label the guide's commands select on. Params left out (data source,
+hours, git) take the Pipeline's defaults: the registry entry's and the chart's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..registry import get_model
+from ..settings import DATA_SOURCES
+from ..errors import ConfigError
+
+PIPELINE_NAME = "model-training-pipeline"
+
+
+def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
+                         data_source: str | None = None, git_url: str | None = None,
+                         git_ref: str | None = None) -> dict[str, Any]:
+    spec = get_model(model)
+    if data_source is not None and data_source not in DATA_SOURCES:
+        raise ConfigError(f"data source {data_source!r} is not one of {', '.join(DATA_SOURCES)}")
+    if training_hours is not None and training_hours <= 0:
+        raise ConfigError(f"training hours {training_hours} must be a whole number greater than 0")
+    params = {"model-name": model, "notebook-path": spec.notebook, "inference-service-name": model,
+              "data-source": data_source, "training-hours": None if training_hours is None else str(training_hours),
+              "git-url": git_url, "git-ref": git_ref}
+    manifest = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"generateName": f"train-{model}-", "namespace": namespace,
+                     "labels": {"model-name": model, "app.kubernetes.io/part-of": "self-healing-platform"}},
+        "spec": {"pipelineRef": {"name": PIPELINE_NAME},
+                 "params": [{"name": k, "value": v} for k, v in params.items() if v is not None]},
+    }
+    if spec.raw.get("timeout"):
+        manifest["spec"]["timeouts"] = {"pipeline": spec.raw["timeout"]}
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--training-hours", type=int)
+    parser.add_argument("--data-source")
+    parser.add_argument("--git-url")
+    parser.add_argument("--git-ref")
+    args = parser.parse_args()
+    try:
+        manifest = pipelinerun_manifest(args.model, args.namespace, training_hours=args.training_hours,
+                                        data_source=args.data_source, git_url=args.git_url, git_ref=args.git_ref)
+    except ConfigError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+# Shared by the operator scripts: option defaults, the cluster CLI, the project's Python.
+# Sourced, not run. Every value from the command line stays quoted; manifests are built
+# by Python (json.dumps), never by pasting values into YAML.
+
+PROJECT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NAMESPACE=${NAMESPACE:-self-healing-platform}
+MODE=cluster
+
+die() {
+  echo "$(basename "$0"): $*" >&2
+  exit 1
+}
+
+# The project's Python (with modelkit installed): $MODELKIT_PYTHON, the .venv, or python3.
+modelkit_python() {
+  if [ -n "${MODELKIT_PYTHON:-}" ]; then
+    echo "$MODELKIT_PYTHON"
+  elif [ -x "$PROJECT_ROOT/.venv/bin/python" ]; then
+    echo "$PROJECT_ROOT/.venv/bin/python"
+  else
+    echo python3
+  fi
+}
+
+modelkit() {
+  "$(modelkit_python)" -m modelkit.cli "$@"
+}
+
+# oc when present (OpenShift), else kubectl; $KUBECTL overrides.
+kube() {
+  local cli=${KUBECTL:-}
+  if [ -z "$cli" ]; then
+    if command -v oc >/dev/null 2>&1; then cli=oc
+    elif command -v kubectl >/dev/null 2>&1; then cli=kubectl
+    else die "neither oc nor kubectl is on PATH; install one, or use --local for the local setup"
+    fi
+  fi
+  "$cli" -n "$NAMESPACE" "$@"
+}
+
+# Model names are DNS-1123 labels; anything else is refused before it reaches a command.
+check_model_name() {
+  [[ "$1" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "model name '$1' is not a DNS-1123 label (lowercase letters, digits, '-')"
+}
+
+# Names of the models in the registry, one per line.
+registry_models() {
+  "$(modelkit_python)" -c 'from modelkit.registry import load_registry
+print("\n".join(load_registry()))'
+}

@@ -1,0 +1,57 @@
+"""`modelkit train` runs the Tekton Pipeline's steps: same commands, order and environment."""
+
+import pytest
+
+from generator.pipeline import finally_step, tekton_steps
+from modelkit import artifacts
+from modelkit.lifecycle.local_pipeline import pipeline_params, run_steps
+from modelkit.pipeline_steps import FINALLY_STEP, PARAM_ENV, STEPS
+
+MODEL = "anomaly-detector"
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline") / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MODELKIT_REGISTRY", raising=False)  # the project's registry and notebooks
+        patch.setenv("MODEL_NAME", "not-this-one")  # a step gets only its own Task's variables
+        runs = run_steps(pipeline_params(MODEL, "synthetic", 24), "local-test-run", root)
+    return root, runs
+
+
+def test_runs_the_pipeline_steps_commands_in_order(local_run):
+    _, runs = local_run
+    local_steps = [s for s in STEPS if not s.cluster_only]
+    ran = [r.command for r in runs]
+    succeeded = [r for r in runs[:-1] if r.returncode == 0]
+    stopped_at = len(runs) - 1  # steps before `finally`; a failed step ends the run like in Tekton
+    assert ran[:-1] == [s.command for s in local_steps[:stopped_at]]
+    assert ran[-1] == FINALLY_STEP.command
+    assert len(succeeded) >= 2, "check-params and train should succeed on 24 h of synthetic data"
+    assert all(r.returncode != 0 for r in runs[len(succeeded):-1])
+
+
+def test_each_step_gets_exactly_its_tasks_variables(local_run):
+    _, runs = local_run
+    tasks = {t.name: t for t in (*tekton_steps(), finally_step())}
+    for run in runs:
+        assert set(run.env) == {p.env for p in tasks[run.name].params}, run.name
+        assert run.env["RUN_ID"] == "local-test-run"
+        if "MODEL_NAME" in run.env:
+            assert run.env["MODEL_NAME"] == MODEL
+    train = next(r for r in runs if r.name == "train")
+    assert train.env[PARAM_ENV["data-source"]] == "synthetic" and train.env[PARAM_ENV["training-hours"]] == "24"
+    report = runs[-1]
+    failed = any(r.returncode for r in runs[:-1])
+    assert report.env["PIPELINE_TASKS_STATUS"] == ("Failed" if failed else "Succeeded")
+
+
+def test_the_run_leaves_a_complete_version_with_its_report_and_outcome(local_run):
+    root, _ = local_run
+    version = artifacts.version_dir(root, MODEL, "local-test-run")
+    assert (version / artifacts.MODEL_FILE).is_file() and (version / artifacts.REPORT_FILE).is_file()
+    metadata = artifacts.read_metadata(version)
+    assert metadata["run"]["status"] in ("Succeeded", "Failed")
+    assert "gate" in metadata
+    assert not list(artifacts.versions_dir(root, MODEL).glob(".staging-*"))
