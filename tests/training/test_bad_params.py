@@ -1,0 +1,84 @@
+"""Bad parameters stop a run at once, with a message naming the parameter, and write nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from modelkit.errors import ConfigError
+from modelkit.training.params import check_params, resolve_notebook
+
+from .conftest import PROJECT, clean_env, modelkit, train
+
+ANOMALY_NOTEBOOK = "notebooks/02-anomaly-detection/01-isolation-forest-implementation.ipynb"
+BAD = [
+    ({"DATA_SOURCE": "bogus"}, "DATA_SOURCE"),
+    ({"TRAINING_HOURS": "0"}, "TRAINING_HOURS"),
+    ({"TRAINING_HOURS": "a week"}, "TRAINING_HOURS"),
+    ({"MODEL_NAME": "no-such-model"}, "MODEL_NAME"),
+    ({"NOTEBOOK_PATH": "../outside.ipynb"}, "NOTEBOOK_PATH"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "variable"), BAD, ids=[f"{k}={v}" for (o, _) in BAD for k, v in o.items()])
+def test_run_notebook_refuses_bad_params_before_anything_is_written(tmp_path, overrides, variable):
+    params = {"MODEL_NAME": "anomaly-detector", "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "24", **overrides}
+    result = modelkit("run-notebook", MODELS_ROOT=str(tmp_path / "models"), **params)
+    assert result.returncode == 2
+    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_model_of_another_kind_stops_inside_the_notebook_and_leaves_no_version(tmp_path):
+    run = train(tmp_path, "predictive-analytics", "wrong-kind", NOTEBOOK_PATH=ANOMALY_NOTEBOOK, DATA_SOURCE="synthetic", TRAINING_HOURS="24")
+    assert run.process.returncode == 2
+    assert "ConfigError" in run.process.stderr and "is a forecaster" in run.process.stderr
+    assert list((tmp_path / "predictive-analytics" / "versions").iterdir()) == []
+
+
+def test_plain_nbconvert_fails_with_a_non_zero_exit_on_a_bad_data_source(tmp_path):
+    """The notebook checks its parameters itself, also when nbconvert runs it directly."""
+    env = clean_env(MODEL_NAME="anomaly-detector", DATA_SOURCE="bogus", MODELS_ROOT=str(tmp_path / "models"))
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path / "out"),
+         str(PROJECT / ANOMALY_NOTEBOOK)],
+        env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "DATA_SOURCE='bogus' is not one of synthetic, prometheus, hybrid" in result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+GOOD = {"MODEL_NAME": "anomaly-detector", "DATA_SOURCE": "prometheus", "TRAINING_HOURS": "168",
+        "NOTEBOOK_PATH": ANOMALY_NOTEBOOK, "INFERENCE_SERVICE_NAME": "anomaly-detector"}
+
+
+def test_check_params_accepts_the_guide_params_and_names_each_bad_one():
+    settings, spec, notebook = check_params(GOOD, PROJECT)
+    assert spec.name == "anomaly-detector" and notebook == PROJECT / ANOMALY_NOTEBOOK and settings.training_hours == 168
+    cases = {
+        "INFERENCE_SERVICE_NAME": "Anomaly_Detector",
+        "NOTEBOOK_PATH": "notebooks/missing.ipynb",
+        "TRAINING_HOURS": "-3",
+        "DATA_SOURCE": "prom",
+    }
+    for variable, value in cases.items():
+        result = modelkit("check-params", **{**GOOD, variable: value})
+        assert result.returncode == 2, variable
+        assert variable in result.stderr and "PipelineRun param" in result.stderr, result.stderr
+    ok = modelkit("check-params", **GOOD)
+    assert ok.returncode == 0 and "params ok: model=anomaly-detector" in ok.stdout
+
+
+def test_notebook_paths_stay_inside_the_repository(tmp_path):
+    for path in ("/etc/passwd.ipynb", "notebooks/../../x.ipynb", "charts/hub/values.yaml"):
+        with pytest.raises(ConfigError, match="NOTEBOOK_PATH"):
+            resolve_notebook(path, PROJECT)
+    (tmp_path / "link.ipynb").symlink_to(PROJECT / ANOMALY_NOTEBOOK)
+    inside = tmp_path / "repo"
+    inside.mkdir()
+    (inside / "escape.ipynb").symlink_to(tmp_path / "link.ipynb")
+    with pytest.raises(ConfigError, match="leaves the repository"):
+        resolve_notebook("escape.ipynb", inside)
