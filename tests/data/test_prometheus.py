@@ -138,6 +138,23 @@ def test_empty_result_fails_or_falls_back_as_the_policy_says(prometheus_server):
     assert "no data for gone" in tf.provenance["fallbacks"][0]["reason"]
 
 
+def test_hybrid_gives_a_missing_metric_a_synthetic_stand_in_and_says_so(prometheus_server):
+    missing = spec_with(CPU, MetricSpec(name="gone", query="no_such_metric_recorded", unit="ratio"))
+    env = prometheus_server.env(DATA_SOURCE="hybrid", TRAINING_HOURS="24")
+    tf = load_training_frame(missing, settings(**env), end=prometheus_server.history_end)
+    assert tf.provenance["real_data"] is True
+    [fallback] = tf.provenance["fallbacks"]
+    assert fallback["metrics"] == ["gone"] and "no data for gone" in fallback["reason"]
+    assert tf.frame["gone"].std() > 0 and list(tf.provenance["gaps_filled"]) == ["node_cpu_utilisation"]
+
+
+def test_a_metric_covering_less_than_half_the_window_counts_as_missing(prometheus_server):
+    recent_only = spec_with(MetricSpec(name="cpu", query=f"avg(instance:node_cpu:ratio) and on() (vector(time()) > {prometheus_server.history_end - 6 * 3600})", unit="ratio"))
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="24")
+    with pytest.raises(DataError, match=r"too little data \(25% of the window, need 50%\) for cpu"):
+        load_training_frame(recent_only, settings(**env), end=prometheus_server.history_end)
+
+
 def test_gaps_are_filled_linearly_and_counted(prometheus_server):
     gappy = spec_with(MetricSpec(name="cpu", query="avg(instance:node_cpu:ratio) unless on() (minute() == 30)", unit="ratio"))
     env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="24")
@@ -154,9 +171,8 @@ def test_gaps_are_filled_linearly_and_counted(prometheus_server):
 def test_stopped_server_is_retried_then_the_policy_decides(prometheus_server, tmp_path):
     process, url = start_prometheus(tmp_path / "throwaway", prometheus_server.pki)
     env = {"PROMETHEUS_URL": url, "PROMETHEUS_CA_BUNDLE": str(prometheus_server.ca_bundle), "DATA_SOURCE": "prometheus", "TRAINING_HOURS": "1"}
-    live = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle)
-    with pytest.raises(prom.PrometheusEmpty, match="no data for cpu"):  # up and answering, but holds no history
-        live.fetch({"cpu": "avg(instance:node_cpu:ratio)"}, make_grid(1, 60, end=prometheus_server.history_end))
+    with pytest.raises(DataError, match="no data for node_cpu_utilisation"):  # up and answering, but holds no history
+        load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
     process.stop()
     stopped = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle, attempts=3, backoff_seconds=0.01)
     with pytest.raises(DataError, match=r"unreachable after 3 attempts.*FALLBACK_POLICY=fail"):

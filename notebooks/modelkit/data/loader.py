@@ -11,6 +11,10 @@ What the data-source percentages mean, for a frame of N rows on the grid:
               to meet the real values at both ends.
 Shares are exact to the row (round(share x N)). Untouched real rows are listed per
 source in the provenance and in `TrainingFrame.row_source`.
+
+A metric with samples for less than half the window counts as missing: in prometheus
+mode (or when all are missing) the fallback policy decides; in hybrid mode it gets a
+synthetic stand-in column, recorded in `fallbacks` with the metric names.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from ..settings import Settings
 from . import anomalies
 from .grid import TimeGrid, make_grid
 from .hints import metric_hints
-from .prometheus import PrometheusClient, PrometheusQueryError, Progress
+from .prometheus import PrometheusClient, PrometheusEmpty, PrometheusQueryError, Progress
 from .promql import feature_query
 from .synthetic import clip_to_bounds, synthetic_values
 
@@ -40,6 +44,7 @@ log = logging.getLogger("modelkit.data")
 REAL_SHARE = {"prometheus": 0.8, "hybrid": 0.5}
 INJECTED_ANOMALY_SHARE = 0.2
 HYBRID_BLOCK_HOURS = 6
+MIN_COVERAGE = 0.5  # a metric with samples for less of the window than this counts as missing
 ANOMALY_STREAM, PLACEMENT_STREAM = 2, 3
 SYNTHETIC, PROMETHEUS = "synthetic", "prometheus"
 
@@ -82,7 +87,7 @@ def load_training_frame(
     }
     real = None
     if source != SYNTHETIC:
-        real = _fetch_real(spec, settings, grid, client, progress, provenance)
+        real = _fetch_real(spec, settings, source, grid, client, progress, provenance)
     if real is None:
         values = synthetic_values(spec, grid, settings.seed)
         row_source = np.full(grid.points, SYNTHETIC, dtype=object)
@@ -116,7 +121,7 @@ def load_training_frame(
     return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"))
 
 
-def _fetch_real(spec, settings, grid: TimeGrid, client, progress, provenance) -> pd.DataFrame | None:
+def _fetch_real(spec, settings, source: str, grid: TimeGrid, client, progress, provenance) -> pd.DataFrame | None:
     """Real values on the grid, gaps filled; None when the fallback policy says synthetic."""
     queries = {m.name: feature_query(m, grid.step_seconds) for m in spec.metrics}
     provenance["queries"] = queries
@@ -124,14 +129,17 @@ def _fetch_real(spec, settings, grid: TimeGrid, client, progress, provenance) ->
     try:
         client = client or PrometheusClient.from_settings(settings)
         provenance["prometheus_url"] = client.url
-        columns = client.fetch(queries, grid, progress)
+        frame = pd.DataFrame(client.fetch(queries, grid, progress), index=grid.index())
+        missing = _missing_metrics(frame, queries, grid, client.url)
+        if missing and (source == PROMETHEUS or len(missing) == len(queries)):
+            raise PrometheusEmpty("; ".join(missing.values()))
     except PrometheusQueryError:
         raise  # a broken query is a bug to fix, never a reason to train on synthetic data
     except DataError as exc:
         if settings.fallback_policy != SYNTHETIC:
             raise DataError(f"{exc} (FALLBACK_POLICY=fail; set FALLBACK_POLICY=synthetic to train on synthetic data instead)") from exc
         log.warning("!!! FALLING BACK TO SYNTHETIC DATA for model %s: %s", spec.name, exc)
-        provenance["fallbacks"].append({"from": PROMETHEUS, "to": SYNTHETIC, "reason": str(exc)})
+        provenance["fallbacks"].append({"from": PROMETHEUS, "to": SYNTHETIC, "metrics": list(queries), "reason": str(exc)})
         return None
     finally:
         if client is not None:
@@ -141,10 +149,28 @@ def _fetch_real(spec, settings, grid: TimeGrid, client, progress, provenance) ->
                 "requests": client.stats.requests,
                 "retries": client.stats.retries,
             }
-    frame = pd.DataFrame(columns, index=grid.index())
-    provenance["gaps_filled"] = {name: int(frame[name].isna().sum()) for name in frame.columns}
+    present = [name for name in frame.columns if name not in missing]
+    provenance["gaps_filled"] = {name: int(frame[name].isna().sum()) for name in present}
     # Gaps: linear in time between known points, nearest known value at the window's edges.
-    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill()
+    frame = frame.interpolate(method="linear", limit_area="inside").ffill().bfill()
+    if missing:  # hybrid only: stand-ins for the metrics Prometheus lacks
+        log.warning("!!! hybrid: synthetic stand-ins for %s: %s", ", ".join(missing), "; ".join(missing.values()))
+        provenance["fallbacks"].append({"from": PROMETHEUS, "to": SYNTHETIC, "metrics": list(missing), "reason": "; ".join(missing.values())})
+        stand_ins = synthetic_values(spec, grid, settings.seed)
+        for name in missing:
+            frame[name] = stand_ins[name]
+    return frame
+
+
+def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str) -> dict[str, str]:
+    """Metrics with samples for less than MIN_COVERAGE of the window, each with the reason."""
+    window = grid.describe()
+    missing = {}
+    for name, coverage in frame.notna().mean().items():
+        if coverage < MIN_COVERAGE:
+            amount = "no data" if coverage == 0 else f"too little data ({coverage:.0%} of the window, need {MIN_COVERAGE:.0%})"
+            missing[name] = f"{amount} for {name} ({queries[name]}) between {window['start']} and {window['end']} at {url}: is it scraped/recorded there?"
+    return missing
 
 
 def _anomaly_pieces(points: int, hints: dict, seed: int) -> list[tuple[str, int]]:

@@ -37,7 +37,7 @@ class PrometheusUnavailable(DataError):
 
 
 class PrometheusEmpty(DataError):
-    """A query returned no samples in the window."""
+    """Queries returned no (or too few) samples in the window."""
 
 
 class PrometheusQueryError(DataError):
@@ -137,9 +137,8 @@ class PrometheusClient:
         return body["data"]
 
     def fetch(self, queries: dict[str, str], grid: TimeGrid, progress: Progress | None = None) -> dict[str, np.ndarray]:
-        """Each named query's values on the grid (NaN where Prometheus has no sample)."""
+        """Each named query's values on the grid (NaN where Prometheus has no sample; all NaN for no series)."""
         out = {name: np.full(grid.points, np.nan) for name in queries}
-        seen_series = {name: False for name in queries}
         jobs = [(name, first) for name in queries for first in range(0, grid.points, MAX_POINTS_PER_REQUEST)]
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
             futures = {pool.submit(self._fetch_chunk, queries[name], grid, first): name for name, first in jobs}
@@ -152,17 +151,9 @@ class PrometheusClient:
                         other.cancel()
                     raise
                 out[name][positions] = values
-                seen_series[name] |= len(positions) > 0
                 self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + seconds
                 if progress:
                     progress(done, len(jobs))
-        empty = [name for name, seen in seen_series.items() if not seen]
-        if empty:
-            described = grid.describe()
-            raise PrometheusEmpty(
-                f"no data for {', '.join(f'{n} ({queries[n]})' for n in empty)} between {described['start']} and {described['end']} "
-                f"at {self.url}: check that the metric is scraped/recorded there"
-            )
         return out
 
     def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> tuple[np.ndarray, np.ndarray, float]:
