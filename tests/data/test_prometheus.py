@@ -104,6 +104,17 @@ def test_bearer_token_and_test_ca_are_required_and_used(prometheus_server):
     assert system_cas.verify is True  # verification is on by default
 
 
+def test_token_file_from_the_environment_reaches_prometheus(prometheus_server, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(prometheus_server.token + "\n")
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="1", PROMETHEUS_TOKEN_FILE=str(token_file))
+    del env["PROMETHEUS_TOKEN"]
+    assert load_training_frame(spec(), settings(**env), end=prometheus_server.history_end).provenance["real_data"] is True
+    token_file.write_text("not-the-token")
+    with pytest.raises(DataError, match="HTTP 401"):
+        load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
+
+
 def test_timeouts_429_and_5xx_are_retried_but_4xx_is_not(prometheus_server):
     grid = make_grid(1, 60, end=prometheus_server.history_end)
     retrying = client(prometheus_server)
