@@ -3,7 +3,6 @@ No base image can be pulled here, so the build itself is not run: DRY_RUN prints
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
