@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import Ridge
@@ -18,7 +19,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelkit import artifacts
-from modelkit.registry import DEFAULT_VALUES, find_registry_file
+from modelkit.lifecycle.gate import run_gate
+from modelkit.lifecycle.promotion import promote
+from modelkit.registry import find_registry_file, get_model
 
 DETECTOR = "anomaly-detector"
 FORECASTER = "predictive-analytics"
@@ -83,3 +86,16 @@ def write_version(root: Path, model: str, run_id: str, *, estimator: Any = None,
             version.add_file(artifacts.MODEL_FILE, model_bytes)
         version.write_metadata(document)
     return artifacts.version_dir(root, model, run_id)
+
+
+def promoted_setup(base: Path) -> tuple[Path, Path]:
+    """Both default models as version "v1", gated and promoted under `base`/models: (models root, registry)."""
+    registry = write_test_registry(base / "registry.yaml")
+    root = base / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELKIT_REGISTRY", str(registry))
+        for model in (DETECTOR, FORECASTER):
+            write_version(root, model, "v1")
+            run_gate(root, get_model(model), "v1")
+            promote(root, model, "v1", keep_versions=5)
+    return root, registry

@@ -7,12 +7,10 @@ import pytest
 import requests
 
 from modelkit import artifacts
-from modelkit.lifecycle.gate import run_gate
 from modelkit.lifecycle.local_server import reload_local_server
 from modelkit.lifecycle.promotion import promote
-from modelkit.registry import get_model
 
-from .factory import DETECTOR, FORECASTER, features_of, write_test_registry, write_version
+from .factory import DETECTOR, FORECASTER, features_of, promoted_setup, write_test_registry, write_version
 from .live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
@@ -22,15 +20,7 @@ BODY_LIMIT = 64 * 1024
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Both models promoted under a fresh root, served by one real server."""
-    base = tmp_path_factory.mktemp("serving")
-    registry = write_test_registry(base / "registry.yaml")
-    root = base / "models"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELKIT_REGISTRY", str(registry))
-        for model in (DETECTOR, FORECASTER):
-            write_version(root, model, "v1")
-            run_gate(root, get_model(model), "v1")
-            promote(root, model, "v1", keep_versions=5)
+    root, registry = promoted_setup(tmp_path_factory.mktemp("serving"))
     with running_server(root, registry, [DETECTOR, FORECASTER], "--max-body-bytes", str(BODY_LIMIT)) as url:
         yield url, root
 

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.factory import DETECTOR, FORECASTER, write_test_registry, write_version
+from lifecycle.factory import DETECTOR, FORECASTER, promoted_setup, write_version
 from lifecycle.live_server import running_server
 from modelkit import artifacts
-from modelkit.lifecycle.gate import run_gate
-from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -25,15 +23,7 @@ def script(name, *args, env=None, timeout=300):
 @pytest.fixture(scope="module")
 def local_setup(tmp_path_factory):
     """Both models trained (factory versions), gated and promoted under a fresh models root."""
-    base = tmp_path_factory.mktemp("local-setup")
-    registry = write_test_registry(base / "registry.yaml")
-    root = base / "models"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELKIT_REGISTRY", str(registry))
-        for model in (DETECTOR, FORECASTER):
-            write_version(root, model, "v1")
-            run_gate(root, get_model(model), "v1")
-            promote(root, model, "v1", keep_versions=5)
+    root, registry = promoted_setup(tmp_path_factory.mktemp("local-setup"))
     return root, {"MODELKIT_REGISTRY": str(registry), "MODELS_ROOT": str(root)}
 
 

@@ -10,7 +10,6 @@ stock sklearn runtime reports none, so there the predictions must match.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 import numpy as np
