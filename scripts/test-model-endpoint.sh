@@ -63,7 +63,8 @@ elif [ "$MODE" = local ]; then
   server=$("$(modelkit_python)" -c 'import sys
 from pathlib import Path
 from modelkit.lifecycle.local_server import running_server_url
-print(running_server_url(Path(sys.argv[1])) or "")' "${ROOT_OPTION[1]:-${MODELS_ROOT:-models}}")
+from modelkit.settings import models_root_from_env
+print(running_server_url(Path(sys.argv[1]) if sys.argv[1:] else models_root_from_env()) or "")' "${ROOT_OPTION[@]:1}")
   if [ -n "$server" ]; then predict "$server"; else echo "(no local server running: start one with make serve to curl it)"; fi
 else
   pod=$(kube get pods -l "serving.kserve.io/inferenceservice=$MODEL" \

@@ -94,6 +94,12 @@ def default_models_root() -> Path:
     return CLUSTER_MODELS_ROOT if CLUSTER_MODELS_ROOT.is_dir() else Path("models")
 
 
+def models_root_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """MODELS_ROOT, else the default; for commands that need no MODEL_NAME (serve, versions)."""
+    env = os.environ if env is None else env
+    return Path(env.get("MODELS_ROOT", "").strip() or default_models_root())
+
+
 @dataclass(frozen=True)
 class Settings:
     model_name: str
@@ -131,7 +137,7 @@ class Settings:
             model_name=model_name,
             data_source=_choice(env, "DATA_SOURCE", DATA_SOURCES, None),
             training_hours=_positive_int(env, "TRAINING_HOURS", None),
-            models_root=Path(env.get("MODELS_ROOT", "").strip() or default_models_root()),
+            models_root=models_root_from_env(env),
             run_id=env.get("RUN_ID", "").strip() or None,
             git_ref=env.get("GIT_REF", "").strip() or "unknown",
             prometheus_url=env.get("PROMETHEUS_URL", "").strip().rstrip("/") or None,

@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import artifacts
 from ..errors import ConfigError
 from ..registry import get_model
-from ..settings import Settings
+from ..settings import Settings, models_root_from_env
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -99,7 +99,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     names = [args.model] if args.model else sorted(registry)
-    root = run_settings(argparse.Namespace(model=names[0], models_root=args.models_root)).models_root
+    root = Path(args.models_root) if args.models_root else models_root_from_env()
     report = {name: version_rows(root, name) for name in names}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         models = [ServedModel(args.model_name, Path(args.model_dir))]
         run(models, args.host, args.port, args.max_body_bytes, announce_in=None)
         return 0
-    root = Path(args.models_root) if args.models_root else run_settings(argparse.Namespace(model="serve")).models_root
+    root = Path(args.models_root) if args.models_root else models_root_from_env()
     run(promoted_models(root, args.model), args.host, args.port, args.max_body_bytes, announce_in=root)
     return 0
 

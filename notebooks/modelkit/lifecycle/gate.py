@@ -85,7 +85,8 @@ def check_predictions(spec: ModelSpec, rows: list[list[float]], result: dict[str
 
 def check_thresholds_from_registry(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
     _, detail = check_thresholds(metadata.get("metrics") or {}, spec.thresholds)
-    return [f"threshold {key}: {d['metric']} = {d['actual']!r}, needs {d['rule']} {d['required']!r}"
+    return [f"threshold {key}: {d['metric']} = {d['actual']!r}, needs "
+            + ("true" if d["rule"] == "is true" else f"{d['rule']} {d['required']!r}")
             for key, d in detail.items() if not d["met"]]
 
 

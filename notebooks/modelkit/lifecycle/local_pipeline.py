@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import artifacts
 from ..pipeline_steps import PARAM_ENV
 from ..registry import get_model
-from ..settings import DEFAULT_NAMESPACE, default_models_root
+from ..settings import DEFAULT_NAMESPACE, models_root_from_env
 
 # Every variable a Task may receive; a step gets only its own, as in the cluster.
 TASK_VARIABLES = (*PARAM_ENV.values(), "RUN_ID", "NAMESPACE", "PIPELINE_TASKS_STATUS")
@@ -84,7 +84,7 @@ def run_steps(params: dict[str, str], run_id: str, models_root: Path, namespace:
 def run_local_pipeline(model: str, *, data_source: str | None = None, training_hours: int | None = None,
                        models_root: str | None = None, run_id: str | None = None) -> int:
     """Run the pipeline for `model`; the exit code of the first failed step, else 0."""
-    root = Path(models_root or os.environ.get("MODELS_ROOT") or default_models_root()).resolve()
+    root = Path(models_root or models_root_from_env()).resolve()
     run_id = run_id or f"local-{artifacts.new_run_id()}"
     runs = run_steps(pipeline_params(model, data_source, training_hours), run_id, root)
     failed = [r for r in runs if r.returncode != 0]

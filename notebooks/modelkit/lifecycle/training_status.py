@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .. import artifacts
 from ..registry import load_registry
-from ..settings import default_models_root
+from ..settings import models_root_from_env
 from .served_state import served_version
 
 FAILED = ("Failed", "PipelineRunTimeout", "Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled")
@@ -64,7 +63,7 @@ def main() -> None:
     parser.add_argument("--models-root", type=Path)
     args = parser.parse_args()
     if args.local:
-        lines, failed = local_lines(args.models_root or Path(os.environ.get("MODELS_ROOT") or default_models_root()))
+        lines, failed = local_lines(args.models_root or models_root_from_env())
     else:
         lines, failed = pipelinerun_lines(json.load(sys.stdin))
         lines = lines or ["no PipelineRuns labelled model-name found"]
