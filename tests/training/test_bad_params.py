@@ -34,7 +34,7 @@ def test_run_notebook_refuses_bad_params_before_anything_is_written(tmp_path, ov
 def test_a_model_of_another_kind_stops_inside_the_notebook_and_leaves_no_version(tmp_path):
     run = train(tmp_path, "predictive-analytics", "wrong-kind", NOTEBOOK_PATH=ANOMALY_NOTEBOOK, DATA_SOURCE="synthetic", TRAINING_HOURS="24")
     assert run.process.returncode == 2
-    assert "ConfigError" in run.process.stderr and "is a forecaster" in run.process.stderr
+    assert "ConfigError" in run.process.stderr and "has kind forecaster" in run.process.stderr
     assert list((tmp_path / "predictive-analytics" / "versions").iterdir()) == []
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Mapping
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
@@ -22,7 +24,7 @@ from ..errors import ConfigError, DataError, ModelkitError
 from ..registry import find_registry_file
 from .params import check_params, project_root
 
-KERNEL_NAME = "python3"  # ipykernel's spec; jupyter_client runs it with this interpreter
+KERNEL_NAME = "python3"
 DEFAULT_CELL_TIMEOUT_SECONDS = 3600
 EXIT_CODES = {"ConfigError": ConfigError.exit_code, "DataError": DataError.exit_code}
 
@@ -40,10 +42,17 @@ def _echo_outputs(cell, cell_index, execute_reply) -> None:
             print(output.get("text", ""), end="", flush=True)
 
 
+def kernel_manager() -> KernelManager:
+    """A kernel on this very interpreter (which has modelkit), whatever kernels the user has installed:
+    with no kernel folders searched, "python3" is ipykernel's native spec for sys.executable."""
+    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+
 def execute(notebook: Path, kernel_env: dict[str, str], timeout: int) -> nbformat.NotebookNode:
     book = nbformat.read(notebook, as_version=4)
+    manager = kernel_manager()
     client = NotebookClient(
-        book, timeout=timeout, kernel_name=KERNEL_NAME,
+        book, km=manager, timeout=timeout, kernel_name=KERNEL_NAME,
         resources={"metadata": {"path": str(notebook.parent)}}, on_cell_executed=_echo_outputs,
     )
     try:
@@ -53,6 +62,9 @@ def execute(notebook: Path, kernel_env: dict[str, str], timeout: int) -> nbforma
         raise NotebookFailed(f"{notebook.name} stopped: {exc.ename}: {exc.evalue}", code) from None
     except CellTimeoutError:
         raise NotebookFailed(f"{notebook.name}: a cell ran longer than {timeout} s", 1) from None
+    finally:
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)  # a kernel we passed in is ours to stop
     return book
 
 

@@ -23,7 +23,8 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
     lines = ["Registry thresholds:"]
     for key, check in checks.items():
         verdict = "met" if check["met"] else "NOT MET"
-        lines.append(f"  {key}: {check['metric']} = {_number(check['actual'])} (needs {check['rule']} {check['required']}) -> {verdict}")
+        needs = "true" if check["rule"] == "is true" else f"{check['rule']} {check['required']}"
+        lines.append(f"  {key}: {check['metric']} = {_number(check['actual'])} (needs {needs}) -> {verdict}")
     lines.append("Verdict: meets every threshold" if met else "Verdict: does NOT meet the thresholds; the gate will refuse this version")
     return lines
 

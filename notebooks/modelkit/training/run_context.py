@@ -48,7 +48,7 @@ def start_run(kinds: tuple[str, ...], env: dict[str, str] | None = None) -> Trai
     settings = Settings.from_env(env)
     spec = get_model(settings.model_name)
     if spec.kind not in kinds:
-        raise ConfigError(f"MODEL_NAME={spec.name!r} is a {spec.kind}; this notebook trains {' or '.join(kinds)} models (see its registry entry's `notebook`)")
+        raise ConfigError(f"MODEL_NAME={spec.name!r} has kind {spec.kind}; this notebook trains {' or '.join(kinds)} models (see its registry entry's `notebook`)")
     run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
     run = TrainingRun(settings, spec, run_id, settings.data_source or spec.data_source, settings.training_hours or spec.training_hours)
     if settings.staging_dir is None and run.version_path.exists():
