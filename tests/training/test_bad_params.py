@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
 
 from modelkit.errors import ConfigError
 from modelkit.training.params import check_params, resolve_notebook
@@ -82,3 +84,22 @@ def test_notebook_paths_stay_inside_the_repository(tmp_path):
     (inside / "escape.ipynb").symlink_to(tmp_path / "link.ipynb")
     with pytest.raises(ConfigError, match="leaves the repository"):
         resolve_notebook("escape.ipynb", inside)
+
+
+def test_a_run_failing_after_the_model_was_staged_publishes_nothing(tmp_path):
+    """Complete or absent: the model and metadata are written, then a later cell fails."""
+    project = tmp_path / "project"
+    (project / "charts/hub").mkdir(parents=True)
+    (project / "charts/hub/values.yaml").write_text((PROJECT / "charts/hub/values.yaml").read_text())
+    (project / "notebooks").mkdir()
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("from modelkit.training import anomaly_workflow\nfrom modelkit.training.publish import publish_version\n"
+                      "from modelkit.training.run_context import start_run\nrun = start_run(anomaly_workflow.KINDS)\n"
+                      "result = anomaly_workflow.train(run)\npublish_version(run, result.model, result.metadata())"),
+        new_code_cell("raise RuntimeError('the report step broke')"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), project / "notebooks/late.ipynb")
+    run = train(tmp_path / "models", "anomaly-detector", "late", cwd=project, NOTEBOOK_PATH="notebooks/late.ipynb",
+                DATA_SOURCE="synthetic", TRAINING_HOURS="24")
+    assert run.process.returncode == 1 and "the report step broke" in run.process.stderr
+    assert "staged in" in run.process.stdout  # the model really was written before the failure
+    assert list((tmp_path / "models/anomaly-detector/versions").iterdir()) == []
