@@ -4,6 +4,7 @@ No base image can be pulled here, so the build itself is not run: DRY_RUN prints
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,7 +25,7 @@ def build(tmp_path: Path, tools: tuple[str, ...], **env: str) -> subprocess.Comp
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
     for name in UTILITIES:
-        (bin_dir / name).symlink_to(subprocess.run(["which", name], capture_output=True, text=True, check=True).stdout.strip())
+        (bin_dir / name).symlink_to(shutil.which(name))
     for name in tools:
         (bin_dir / name).symlink_to("/bin/true")
     return subprocess.run(["/bin/bash", str(SCRIPT)], env={"PATH": str(bin_dir), "PY": sys.executable, "DRY_RUN": "1", **env},
