@@ -100,6 +100,8 @@ def load_training_frame(
         anomaly_rows = round(INJECTED_ANOMALY_SHARE * grid.points)
         pieces = _anomaly_pieces(anomaly_rows, hints, settings.seed) + _block_pieces(synthetic_rows - anomaly_rows, grid)
         share_note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
+        if synthetic_rows > anomaly_rows:
+            share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
     placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
     segments = anomalies.place(pieces, grid.points, placement_rng)
     blocks = [s for s in segments if s.kind == SYNTHETIC]
