@@ -91,6 +91,8 @@ BAD_REQUESTS = [
     ("wrong Content-Type", json.dumps(GUIDE_REQUEST), "text/plain", 415, "Content-Type is text/plain"),
     ("too large", json.dumps({"instances": [[0.5] * 5] * 5000}), "application/json", 413, "more than the limit"),
     ("scores of a forecaster", None, "application/json", 400, "has no scores"),
+    ("parameters not an object", {**GUIDE_REQUEST, "parameters": ["return_scores"]}, "application/json", 400,
+     '"parameters" must be an object'),
 ]
 
 

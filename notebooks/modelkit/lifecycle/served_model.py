@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import artifacts
+from ..errors import ConfigError
 from .served_state import served_version
 
 _argv, sys.argv = sys.argv, sys.argv[:1]  # importing kserve parses sys.argv; keep our options away from it
@@ -64,7 +65,7 @@ def load_version(model_dir: Path) -> LoadedVersion:
         try:
             names = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)["feature_contract"]["names"]
             features = tuple(names)
-        except (artifacts.ConfigError, KeyError):
+        except (ConfigError, KeyError):
             pass
     if not features:
         count = int(getattr(estimator, "n_features_in_", 0))
@@ -160,6 +161,8 @@ class ServedModel(Model):
             matrix, parameters = self.check_rows(self._rows_v2(payload)), payload.parameters or {}
         else:
             matrix, parameters = self.check_rows(self._rows_v1(payload)), payload.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise BadRequest('"parameters" must be an object, e.g. {"return_scores": true}')
         want_scores = bool(parameters.get("return_scores", False))
         if want_scores and not hasattr(version.estimator, "decision_function"):
             raise BadRequest(f"model {self.name} has no scores (it is a {type(version.estimator).__name__}); "
