@@ -11,7 +11,7 @@ import requests
 
 from fixtures import history
 from fixtures.prometheus import start_prometheus
-from modelkit.data import load_training_frame
+from modelkit.data import fetch_prometheus_data, load_training_frame
 from modelkit.data import prometheus as prom
 from modelkit.data.grid import make_grid
 from modelkit.errors import DataError
@@ -132,6 +132,15 @@ def test_timeouts_429_and_5xx_are_retried_but_4xx_is_not(prometheus_server):
     assert not_found.stats.retries == 0
 
 
+def test_retry_waits_as_long_as_the_servers_retry_after(prometheus_server, monkeypatch):
+    waits = []
+    monkeypatch.setattr(prom.time, "sleep", waits.append)
+    prometheus_server.proxy.fail_next(429, 429, retry_after=2)
+    values = client(prometheus_server).fetch({"cpu": "avg(instance:node_cpu:ratio)"}, make_grid(1, 60, end=prometheus_server.history_end))
+    assert not np.isnan(values["cpu"]).any()
+    assert waits == [2.0, 2.0]  # Retry-After beats the 0.01 s / 0.02 s backoff
+
+
 def test_bad_query_reports_prometheus_error_text_and_is_never_a_fallback(prometheus_server):
     bad = spec_with(MetricSpec(name="cpu", query="rate(instance:node_cpu:ratio", unit="ratio"))
     env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="1", FALLBACK_POLICY="synthetic")
@@ -205,3 +214,22 @@ def test_recording_rules_turn_live_node_exporter_metrics_into_openshift_names(pr
         time.sleep(1)
     value = float(answer["data"]["result"][0]["value"][1])
     assert 0 < value < 1
+
+
+def test_counter_expression_is_rated_through_a_subquery_like_a_bare_selector(prometheus_server):
+    bare = MetricSpec(name="restarts", query="kube_pod_container_status_restarts_total", type="counter")
+    expression = MetricSpec(name="restarts", query="kube_pod_container_status_restarts_total * 1", type="counter")
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="24")
+    frames = [load_training_frame(spec_with(m), settings(**env), end=prometheus_server.history_end) for m in (bare, expression)]
+    untouched = ~(frames[0].frame["is_anomaly"] | frames[1].frame["is_anomaly"]).to_numpy()
+    mean = [tf.frame["restarts"].to_numpy()[untouched].mean() for tf in frames]
+    assert mean[0] == pytest.approx(mean[1], rel=0.05) and mean[0] == pytest.approx(len(history.PODS) / (240 * 60), rel=0.2)
+
+
+def test_guide_fetch_prometheus_data_reads_the_environment(prometheus_server, monkeypatch):
+    for name, value in prometheus_server.env(MODEL_NAME="predictive-analytics").items():
+        monkeypatch.setenv(name, value)
+    data = fetch_prometheus_data(hours=3, end=prometheus_server.history_end)
+    assert list(data.columns) == ["node_cpu_utilisation", "node_memory_utilisation"] and len(data) == 180
+    assert data.attrs["provenance"]["real_data"] is True and data.attrs["provenance"]["rows_per_source"]["prometheus"] == 144
+

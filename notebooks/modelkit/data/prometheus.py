@@ -3,8 +3,9 @@
 Each feature's query is split into chunks of at most MAX_POINTS_PER_REQUEST points
 (Prometheus refuses more than 11,000 per series); chunk k covers grid points
 [k*MAX, (k+1)*MAX), so seams neither repeat nor skip a point. Requests in flight are
-bounded; timeouts, connection errors, 429 and 5xx are retried with exponential backoff,
-other 4xx are not (a bad query is reported with Prometheus' own error text).
+bounded; timeouts, connection errors, 429 and 5xx are retried with exponential backoff
+(or the server's Retry-After, up to 30 s), other 4xx are not (a bad query is reported
+with Prometheus' own error text).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ log = logging.getLogger("modelkit.data")
 
 MAX_POINTS_PER_REQUEST = 11_000
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 30
 
 Progress = Callable[[int, int], None]
 
@@ -55,6 +57,12 @@ class RequestStats:
         with self.lock:
             self.requests += 1
             self.retries += retry
+
+
+def _retry_after_seconds(response: requests.Response) -> float:
+    """A 429/503's Retry-After in seconds (capped), 0 when absent or given as a date."""
+    text = response.headers.get("Retry-After", "").strip()
+    return min(float(text), MAX_RETRY_AFTER_SECONDS) if text.isdigit() else 0.0
 
 
 class PrometheusClient:
@@ -101,10 +109,10 @@ class PrometheusClient:
 
     def _post(self, form: dict[str, str]) -> dict:
         endpoint = f"{self.url}/api/v1/query_range"
-        last_problem = ""
+        last_problem, server_asks = "", 0.0
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                time.sleep(max(self.backoff_seconds * 2 ** (attempt - 1), server_asks))
             self.stats.count(retry=attempt > 0)
             try:
                 response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
@@ -115,6 +123,7 @@ class PrometheusClient:
                 log.warning("Prometheus request failed (attempt %d/%d): %s", attempt + 1, self.attempts, last_problem)
                 continue
             if response.status_code in RETRY_STATUSES:
+                server_asks = _retry_after_seconds(response)
                 last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 log.warning("Prometheus answered %s (attempt %d/%d)", response.status_code, attempt + 1, self.attempts)
                 continue
