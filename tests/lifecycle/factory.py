@@ -77,6 +77,7 @@ def write_version(root: Path, model: str, run_id: str, *, estimator: Any = None,
         "feature_contract": {"names": names, "count": len(names)},
         "metrics": metrics or (GOOD_DETECTOR_METRICS if model == DETECTOR else GOOD_FORECASTER_METRICS),
         "provenance": {"fallbacks": []}, "data_source": "prometheus", "training_hours": 24,
+        "library_versions": artifacts.library_versions(),
         "probe_input": probe,
     }
     document.update(metadata)

@@ -53,6 +53,12 @@ def test_rejects_a_pickle_that_would_run_code_without_running_it(root, tmp_path)
     assert not marker.exists()
 
 
+def test_rejects_a_model_pickled_by_another_scikit_learn(root):
+    write_version(root, DETECTOR, "old-sklearn", library_versions={"scikit-learn": "1.4.0"})
+    with pytest.raises(GateRejected, match="trained with scikit-learn 1.4.0"):
+        gate(root, DETECTOR, "old-sklearn")
+
+
 def test_rejects_a_model_with_the_wrong_feature_count(root):
     width = len(features_of(DETECTOR))
     write_version(root, DETECTOR, "narrow", estimator=detector(width - 1),

@@ -138,7 +138,7 @@ def run_gate(root: Path, spec: ModelSpec, run_id: str, *, force: bool = False) -
     rows, reasons = probe_rows(spec, metadata)
     verdict.reasons += reasons
     if rows:
-        result = probe_in_fresh_process(version_path / artifacts.MODEL_FILE, rows)
+        result = probe_in_fresh_process(version_path, rows)
         verdict.reasons += check_predictions(spec, rows, result)
     verdict.reasons += check_thresholds_from_registry(spec, metadata)
     verdict.reasons += check_real_data(spec, metadata)

@@ -1,8 +1,9 @@
-"""Load a model file in a fresh process and predict a few rows.
+"""Load a version's model in a fresh process and predict a few rows.
 
 The gate and the smoke test never unpickle a candidate in their own process: a broken
-or hostile file can only fail this child. Protocol: JSON on stdin
-{"model_path": ..., "rows": [[...], ...]}, JSON on stdout (see `probe`).
+or hostile file can only fail this child. The model is loaded with
+`artifacts.load_version_model` (allowlist unpickler, scikit-learn version check).
+Protocol: JSON on stdin {"version_path": ..., "rows": [[...], ...]}, JSON on stdout (see `probe`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import safe_load_model
+from ..artifacts import load_version_model
 
 PROBE_TIMEOUT_SECONDS = 120
 
 
-def probe(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
-    """Load `model_path` here and predict `rows`; what the child process prints."""
-    model = safe_load_model(model_path)
+def probe(version_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+    """Load the version's model here and predict `rows`; what the child process prints."""
+    model = load_version_model(version_path)
     result: dict[str, Any] = {"type": f"{type(model).__module__}.{type(model).__name__}",
                               "n_features_in": getattr(model, "n_features_in_", None)}
     inputs = np.asarray(rows, dtype=float)
@@ -34,9 +35,9 @@ def probe(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     return result
 
 
-def probe_in_fresh_process(model_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+def probe_in_fresh_process(version_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     """Run `probe` in a child Python; {"error": ...} when the child fails."""
-    request = json.dumps({"model_path": str(model_path), "rows": rows})
+    request = json.dumps({"version_path": str(version_path), "rows": rows})
     try:
         done = subprocess.run([sys.executable, "-m", __name__], input=request, capture_output=True,
                               text=True, timeout=PROBE_TIMEOUT_SECONDS)
@@ -50,7 +51,7 @@ def probe_in_fresh_process(model_path: Path, rows: list[list[float]]) -> dict[st
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
-    print(json.dumps(probe(Path(request["model_path"]), request["rows"])))
+    print(json.dumps(probe(Path(request["version_path"]), request["rows"])))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def smoke_test(settings: Settings, run_id: str, url: str | None = None) -> str:
     rows = artifacts.read_metadata(version).get("probe_input") or []
     if not rows:
         raise SmokeTestFailed(f"version {run_id} has no probe_input to send")
-    expected = probe_in_fresh_process(version / artifacts.MODEL_FILE, rows)
+    expected = probe_in_fresh_process(version, rows)
     if "error" in expected:
         raise SmokeTestFailed(f"version {run_id} does not predict locally: {expected['error']}")
     served_name, server = model, nullcontext(url)
