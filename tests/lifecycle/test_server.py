@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import reload_local_server
+from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server
 from modelkit.lifecycle.promotion import promote
 
 from .factory import DETECTOR, FORECASTER, features_of, promoted_setup, write_test_registry, write_version
@@ -141,3 +141,6 @@ def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):
         promote(root, DETECTOR, "v2", keep_versions=5)
         assert "now serves the new version" in reload_local_server(root, DETECTOR)
         assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).json()["model_version"] == "v2"
+        assert (root / SERVER_FILE).is_file()
+    assert not (root / SERVER_FILE).exists(), "a stopped server leaves no record behind"
+    assert reload_local_server(root, DETECTOR) is None

@@ -10,6 +10,7 @@ disk (promote and rollback call it); unload is refused, so nobody can take a mod
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from .. import artifacts
@@ -71,5 +72,13 @@ def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, an
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     for model in models:
         print(f"serving {model.name} version {model.current.run_id} at {url}/v1/models/{model.name}:predict", flush=True)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; exit cleanly then, so
+    # the server record is removed.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_quietly)
     with announced(announce_in, url, [m.name for m in models]):
         server.run()
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
