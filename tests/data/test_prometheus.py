@@ -54,6 +54,15 @@ def test_chunk_seams_are_exact_with_many_small_chunks(prometheus_server, monkeyp
     np.testing.assert_array_equal(chunked, whole)
 
 
+def test_another_step_gives_another_grid_with_the_same_values(prometheus_server):
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="720", PROMETHEUS_STEP_SECONDS="300")
+    tf = load_training_frame(spec_with(CPU), settings(**env), end=prometheus_server.history_end)
+    assert len(tf.frame) == 720 * 12 and (tf.frame.index.asi8 % (300 * 10**9) == 0).all()
+    untouched = ~tf.frame["is_anomaly"].to_numpy()
+    real = history.expected_mean("instance:node_cpu:ratio", tf.frame.index.asi8 // 10**9)
+    np.testing.assert_allclose(tf.frame["node_cpu_utilisation"].to_numpy()[untouched], real[untouched], rtol=1e-12)
+
+
 def test_prometheus_mode_is_80_percent_untouched_real_rows_and_20_percent_labelled_anomalies(prometheus_server):
     env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="168", SEED="3")
     tf = load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
