@@ -1,0 +1,58 @@
+"""The data-loading environment: every variable documented, every bad value named."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from modelkit import settings as settings_module
+from modelkit.errors import ConfigError
+from modelkit.settings import VARIABLES, Settings
+
+
+def test_every_variable_read_is_documented():
+    source = Path(settings_module.__file__).read_text()
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(re.findall(r'\(env, "([A-Z_]+)"', source))
+    assert read and read <= set(VARIABLES), sorted(read - set(VARIABLES))
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DATA_SOURCE", "promethues", "DATA_SOURCE='promethues' is not one of synthetic, prometheus, hybrid"),
+        ("TRAINING_HOURS", "0", "TRAINING_HOURS='0' must be greater than 0"),
+        ("TRAINING_HOURS", "a week", "TRAINING_HOURS='a week' is not a whole number"),
+        ("ANOMALY_RATE", "0.5", "ANOMALY_RATE='0.5' must be between 0 and 0.5"),
+        ("ANOMALY_RATE", "5%", "ANOMALY_RATE='5%' is not a number"),
+        ("FALLBACK_POLICY", "ignore", "FALLBACK_POLICY='ignore' is not one of fail, synthetic"),
+        ("PROMETHEUS_CA_BUNDLE", "/no/such/ca.crt", "PROMETHEUS_CA_BUNDLE='/no/such/ca.crt': no such file"),
+        ("PROMETHEUS_TOKEN_FILE", "/no/such/token", "PROMETHEUS_TOKEN_FILE='/no/such/token': no such file"),
+        ("PROMETHEUS_TLS_VERIFY", "maybe", "PROMETHEUS_TLS_VERIFY='maybe' must be true or false"),
+        ("PROMETHEUS_STEP_SECONDS", "-60", "PROMETHEUS_STEP_SECONDS='-60' must be greater than 0"),
+        ("SEED", "lucky", "SEED='lucky' is not a whole number"),
+    ],
+)
+def test_bad_value_is_rejected_naming_the_variable(name, value, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"MODEL_NAME": "anomaly-detector", name: value})
+    assert message in str(caught.value)
+
+
+def test_unset_source_and_hours_defer_to_the_registry_and_tls_is_verified():
+    loaded = Settings.from_env({"MODEL_NAME": "anomaly-detector"})
+    assert loaded.data_source is None and loaded.training_hours is None
+    assert loaded.prometheus_tls_verify is True and loaded.fallback_policy == "fail" and loaded.prometheus_step_seconds == 60
+
+
+def test_token_comes_from_the_variable_then_the_file_then_the_pod_service_account(tmp_path, monkeypatch):
+    service_account = tmp_path / "serviceaccount-token"
+    service_account.write_text("pod-token\n")
+    monkeypatch.setattr(settings_module, "SERVICE_ACCOUNT_TOKEN", service_account)
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    base = {"MODEL_NAME": "anomaly-detector"}
+    assert Settings.from_env(base).prometheus_token == "pod-token"
+    assert Settings.from_env({**base, "PROMETHEUS_TOKEN_FILE": str(token_file)}).prometheus_token == "file-token"
+    assert Settings.from_env({**base, "PROMETHEUS_TOKEN": "env-token", "PROMETHEUS_TOKEN_FILE": str(token_file)}).prometheus_token == "env-token"
