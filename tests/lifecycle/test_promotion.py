@@ -47,6 +47,18 @@ def test_promote_refuses_versions_the_gate_has_not_accepted(root):
     assert not artifacts.served_model_path(root, DETECTOR).exists()
 
 
+def test_promote_refuses_a_file_changed_since_the_gate_judged_it(root):
+    path = accepted_version(root, "v1")
+    artifacts.update_metadata(path, gate={"accepted": True, "reasons": [],
+                                          "model_sha256": file_sha256(path / artifacts.MODEL_FILE)})
+    accepted_version(root, "other", estimator=detector(len(features_of(DETECTOR)), seed=5))
+    (path / artifacts.MODEL_FILE).write_bytes(version_bytes(root, "other"))
+    with pytest.raises(ConfigError, match="changed since the gate validated it"):
+        promote(root, DETECTOR, "v1", keep_versions=5)
+    assert not artifacts.served_model_path(root, DETECTOR).exists()
+    assert not list((artifacts.model_dir(root, DETECTOR) / artifacts.STATE).glob(".incoming-*"))
+
+
 def test_promote_serves_the_version_file_and_records_it(root):
     accepted_version(root, "v1")
     result = promote(root, DETECTOR, "v1", keep_versions=5)

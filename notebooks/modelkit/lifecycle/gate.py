@@ -22,7 +22,7 @@ from ..registry import ModelSpec
 from ..training.thresholds import check_thresholds
 from .policy import policy_for
 from .probe import probe_in_fresh_process
-from .served_state import served_version
+from .served_state import file_sha256, served_version
 
 ANOMALY_LABELS = {-1, 1}
 
@@ -34,6 +34,7 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     compared_with: str | None = None
     forced: bool = False
+    model_sha256: str | None = None  # the exact file judged; promotion serves only these bytes
     validated_at: str = field(default_factory=artifacts.utc_now)
 
 
@@ -134,6 +135,8 @@ def run_gate(root: Path, spec: ModelSpec, run_id: str, *, force: bool = False) -
         raise ConfigError(f"no version {run_id!r} of {spec.name!r} under {version_path.parent}")
     metadata = artifacts.read_metadata(version_path)
     verdict = Verdict(accepted=False, reasons=[], forced=force)
+    if (version_path / artifacts.MODEL_FILE).is_file():
+        verdict.model_sha256 = file_sha256(version_path / artifacts.MODEL_FILE)
     verdict.reasons += check_contract(spec, metadata)
     rows, reasons = probe_rows(spec, metadata)
     verdict.reasons += reasons

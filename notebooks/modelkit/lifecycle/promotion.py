@@ -38,8 +38,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def install_served_file(model_dir: Path, source: Path) -> str:
-    """Atomically make `source` the served model file; returns its sha256."""
+def install_served_file(model_dir: Path, source: Path, expected_sha256: str | None = None) -> str:
+    """Atomically make `source` the served model file; returns its sha256.
+
+    With `expected_sha256` (what the gate judged) a file changed since is refused."""
     state = model_dir / artifacts.STATE
     state.mkdir(parents=True, exist_ok=True)
     for leftover in state.glob(f"{INCOMING_PREFIX}*"):  # from a promotion killed mid-copy
@@ -49,6 +51,10 @@ def install_served_file(model_dir: Path, source: Path) -> str:
     with open(incoming, "rb") as handle:
         os.fsync(handle.fileno())
     sha256 = file_sha256(incoming)
+    if expected_sha256 and sha256 != expected_sha256:
+        incoming.unlink()
+        raise ConfigError(f"{source} changed since the gate validated it (sha256 {sha256[:12]}, "
+                          f"validated {expected_sha256[:12]}); run `modelkit validate` again")
     os.replace(incoming, model_dir / artifacts.MODEL_FILE)
     _fsync_dir(model_dir)
     return sha256
@@ -82,9 +88,10 @@ def _current_state(model_dir: Path) -> ServedState:
 
 def _switch(root: Path, model: str, state: ServedState, run_id: str, stack: list[str], action: str) -> str | None:
     """Serve `run_id` and record it with the new rollback `stack`; returns the previous run id."""
-    source = _require_version(root, model, run_id) / artifacts.MODEL_FILE
+    version = _require_version(root, model, run_id)
+    validated = (artifacts.read_metadata(version).get("gate") or {}).get("model_sha256")
     model_dir = artifacts.model_dir(root, model)
-    sha256 = install_served_file(model_dir, source)
+    sha256 = install_served_file(model_dir, version / artifacts.MODEL_FILE, validated)
     previous = state.run_id
     state.run_id, state.sha256, state.stack = run_id, sha256, stack
     state.log.append({"action": action, "run_id": run_id, "previous": previous, "at": artifacts.utc_now()})
