@@ -35,12 +35,12 @@ def _number(value: Any) -> str:
 
 
 def format_rows(model: str, rows: list[dict[str, Any]], metric_names: list[str]) -> str:
-    lines = [f"{model}:"]
     if not rows:
         return f"{model}: no versions"
+    lines = [f"{model}:"]
     for row in rows:
         mark = "* served" if row["served"] else ("  rollback target" if row["rollback_target"] else "")
         metrics = ", ".join(f"{k}={_number(row['metrics'][k])}" for k in metric_names if k in row["metrics"])
-        lines.append(f"  {row['run_id']:<32} {row['gate']:<13} {row['data_source'] or '?':<10} "
-                     f"{metrics} {mark}".rstrip())
+        data = f"{row['data_source'] or '?'} {row['training_hours'] or '?'}h"
+        lines.append(f"  {row['run_id']:<32} {row['gate']:<13} {data:<16} {metrics} {mark}".rstrip())
     return "\n".join(lines)
