@@ -9,6 +9,7 @@ import time
 import pytest
 
 from modelkit import artifacts
+from modelkit.cli import main
 from modelkit.errors import ConfigError
 from modelkit.lifecycle.promotion import promote, prune, rollback
 from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
@@ -152,3 +153,13 @@ def test_a_promotion_killed_at_any_moment_leaves_one_complete_model_served(root)
     promote(root, DETECTOR, "big-b", keep_versions=10)  # and promotion carries on from wherever it stopped
     assert served_version(artifacts.model_dir(root, DETECTOR))[0] == "big-b"
     assert read_state(artifacts.model_dir(root, DETECTOR)).stack[-1] == "big-b"
+
+
+def test_versions_command_marks_the_served_version(root, capsys):
+    accepted_version(root, "old", "2026-01-01T00:00:00+00:00")
+    accepted_version(root, "new", "2026-01-02T00:00:00+00:00")
+    promote(root, DETECTOR, "new", keep_versions=5)
+    assert main(["versions", "--model", DETECTOR, "--models-root", str(root)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["new"].endswith("* served") and "accepted" in lines["new"] and "event_recall=0.9" in lines["new"]
+    assert "served" not in lines["old"]
