@@ -41,3 +41,13 @@ def test_a_run_that_published_nothing_is_reported_as_such(root):
     text, rolled_back_to = report_run(settings_for(root, "crashed"), status="Failed")
     assert "no version was published" in text and rolled_back_to is None
     assert served_version(artifacts.model_dir(root, DETECTOR))[0] == "v1"
+
+
+def test_report_prunes_refused_versions_beyond_the_kept_count(root):
+    promoted(root, "served")
+    for day in range(1, 6):
+        write_version(root, DETECTOR, f"refused-{day}", created_at=f"2026-02-0{day}T00:00:00+00:00")
+    text, _ = report_run(settings_for(root, "refused-5"), status="Failed")
+    remaining = {v.run_id for v in artifacts.iter_versions(root, DETECTOR)}
+    assert remaining == {"served", "refused-4", "refused-5"}  # the test registry keeps the newest 3 (served is newest)
+    assert "pruned old versions" in text

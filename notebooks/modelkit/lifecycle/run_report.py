@@ -3,7 +3,8 @@
 Writes the outcome into the version's metadata.json (`run`), removes this run's
 staging directory if training died half-way, and when a step after promotion failed
 (the smoke test) while this run's version is served, rolls back to the previous one:
-a failed run never leaves its model serving.
+a failed run never leaves its model serving. It prunes old versions as promotion does,
+so runs the gate refused do not pile up.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import shutil
 from .. import artifacts
 from ..errors import ConfigError
 from ..settings import Settings
-from .promotion import rollback
+from ..registry import get_model
+from .policy import policy_for
+from .promotion import prune, rollback
 from .served_state import served_version
 
 SUCCEEDED = ("Succeeded", "Completed")
@@ -40,6 +43,9 @@ def report_run(settings: Settings, status: str) -> tuple[str, str | None]:
     gate = metadata.get("gate") or {}
     lines.append(f"  gate: {'accepted' if gate.get('accepted') else gate.get('reasons') or 'not run'}")
     lines.append(f"  served now: {served_version(artifacts.model_dir(root, model))[0] or 'nothing'}")
+    pruned = prune(root, model, policy_for(get_model(model)).keep_versions)  # refused runs pile up too
+    if pruned:
+        lines.append(f"  pruned old versions: {', '.join(pruned)}")
     if (version / artifacts.REPORT_FILE).is_file():
         lines.append(f"  report: {version / artifacts.REPORT_FILE}")
     return "\n".join(lines), rolled_back_to
