@@ -144,3 +144,19 @@ def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):
         assert (root / SERVER_FILE).is_file()
     assert not (root / SERVER_FILE).exists(), "a stopped server leaves no record behind"
     assert reload_local_server(root, DETECTOR) is None
+
+
+def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path, monkeypatch):
+    registry = write_test_registry(tmp_path / "registry.yaml")
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(registry))
+    root = tmp_path / "models"
+    for model in (DETECTOR, FORECASTER):
+        write_version(root, model, "v1")
+        artifacts.update_metadata(artifacts.version_dir(root, model, "v1"), gate={"accepted": True})
+    promote(root, DETECTOR, "v1", keep_versions=5)
+    with running_server(root, registry, [DETECTOR]) as url:
+        assert requests.get(f"{url}/v1/models/{FORECASTER}", timeout=5).status_code == 404
+        promote(root, FORECASTER, "v1", keep_versions=5)
+        assert "now serves" in reload_local_server(root, FORECASTER)
+        row = {"instances": [[0.1] * len(features_of(FORECASTER))]}
+        assert post(url, f"/v1/models/{FORECASTER}:predict", row).json()["model_version"] == "v1"

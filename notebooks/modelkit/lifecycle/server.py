@@ -20,8 +20,8 @@ from .request_guard import install as install_guard
 from .served_model import ServedModel
 
 
-
-def build_app(models: list[ServedModel], max_body_bytes: int):
+def build_app(models: list[ServedModel], max_body_bytes: int, models_root: Path | None = None):
+    """The KServe app; with `models_root`, loading a model not served yet (first promotion) adds it."""
     from kserve.model_repository import ModelRepository
     from kserve.model_server import app
     from kserve.protocol.dataplane import DataPlane
@@ -31,9 +31,14 @@ def build_app(models: list[ServedModel], max_body_bytes: int):
     class ServedModels(ModelRepository):
         def load(self, name: str) -> bool:
             model = self.get_model(name)
-            if model is None:
+            if model is not None:
+                return model.load()
+            if not (models_root and artifacts.served_model_path(models_root, name).is_file()):
                 raise KeyError(f"no model {name!r} is served here")
-            return model.load()
+            model = ServedModel(name, artifacts.model_dir(models_root, name))
+            model.load()  # before registering: a file that fails to load is never listed
+            self.update(model)
+            return True
 
         def unload(self, name: str) -> None:
             raise NotImplementedError("unloading is disabled; promote or roll back a version instead")
@@ -66,7 +71,7 @@ def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, an
     """Serve until interrupted; `announce_in` (a models root) records the URL for promote's reload call."""
     import uvicorn
 
-    app = build_app(models, max_body_bytes)
+    app = build_app(models, max_body_bytes, announce_in)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=65)
     server = uvicorn.Server(config)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
