@@ -67,9 +67,10 @@ def test_check_params_accepts_the_guide_params_and_names_each_bad_one():
         "DATA_SOURCE": "prom",
     }
     for variable, value in cases.items():
-        result = modelkit("check-params", **{**GOOD, variable: value})
-        assert result.returncode == 2, variable
-        assert variable in result.stderr and "PipelineRun param" in result.stderr, result.stderr
+        with pytest.raises(ConfigError, match=rf"^{variable} \(PipelineRun param `[a-z-]+`\)"):
+            check_params({**GOOD, variable: value}, PROJECT)
+    refused = modelkit("check-params", **{**GOOD, "DATA_SOURCE": "prom"})
+    assert refused.returncode == 2 and "DATA_SOURCE (PipelineRun param `data-source`)" in refused.stderr
     ok = modelkit("check-params", **GOOD)
     assert ok.returncode == 0 and "params ok: model=anomaly-detector" in ok.stdout
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
-from .notebook_runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_notebook
 from .params import check_params, project_root
 from .scaffold import new_model
 
+CELL_TIMEOUT_SECONDS = 3600
+
 
 def _run_notebook(args: argparse.Namespace) -> int:
+    from .notebook_runner import run_notebook  # nbclient/nbconvert: only this command needs them
+
     run_notebook(timeout=args.timeout)
     return 0
 
@@ -35,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run-notebook", help="execute a training notebook headless (env: MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, "
         "TRAINING_HOURS, RUN_ID, MODELS_ROOT, GIT_REF) and publish its version",
     )
-    run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_SECONDS, help="seconds one cell may run")
+    run.add_argument("--timeout", type=int, default=CELL_TIMEOUT_SECONDS, help="seconds one cell may run")
     run.set_defaults(handler=_run_notebook)
     check = subparsers.add_parser(
         "check-params", help="validate MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, TRAINING_HOURS, INFERENCE_SERVICE_NAME",

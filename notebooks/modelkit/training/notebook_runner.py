@@ -25,7 +25,6 @@ from ..registry import find_registry_file
 from .params import check_params, project_root
 
 KERNEL_NAME = "python3"
-DEFAULT_CELL_TIMEOUT_SECONDS = 3600
 EXIT_CODES = {"ConfigError": ConfigError.exit_code, "DataError": DataError.exit_code}
 
 
@@ -73,8 +72,8 @@ def to_html(book: nbformat.NotebookNode) -> bytes:
     return body.encode()
 
 
-def run_notebook(env: Mapping[str, str] | None = None, timeout: int = DEFAULT_CELL_TIMEOUT_SECONDS) -> Path:
-    """Check the params, execute the notebook, publish the version; return its directory."""
+def run_notebook(env: Mapping[str, str] | None = None, timeout: int = 3600) -> Path:
+    """Check the params, execute the notebook (each cell may run `timeout` s), publish the version; return its directory."""
     env = dict(os.environ if env is None else env)
     root = project_root()
     settings, spec, notebook = check_params(env, root)
