@@ -1,4 +1,4 @@
-"""The anomaly detector: StandardScaler + IsolationForest, with a calibrated threshold.
+"""The anomaly detector: StandardScaler + whitening PCA + IsolationForest, with a calibrated threshold.
 
 A fixed `contamination` would flag the same share of points on every cluster. Instead
 the decision threshold is chosen on a validation slice that follows the training slice
@@ -34,7 +34,7 @@ def build_pipeline(seed: int, training_rows: int, n_estimators: int = 100) -> Pi
     the metrics (one metric spiking alone) as easy to isolate as one far from the mean;
     on raw scaled metrics the forest mostly isolated the daily peaks. Subsamples larger
     than the default 256 gave steadier scores on a week of data; they are capped so the
-    pickled forest stays small enough for the predictor's memory (~15 MB)."""
+    pickled forest stays small for the predictor (about 5 MB at 720 h)."""
     return Pipeline([
         ("scale", StandardScaler()),
         ("whiten", PCA(whiten=True, random_state=seed)),
