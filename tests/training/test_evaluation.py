@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from modelkit.errors import ConfigError
-from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc
+from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc, recall_by_kind
 from modelkit.training.events import count_touching, runs
 from modelkit.training.splits import split_by_time
 from modelkit.training.thresholds import check_thresholds, metric_for
@@ -81,3 +81,9 @@ def test_thresholds_missing_none_and_non_true_metrics_fail():
     assert {k: d["met"] for k, d in detail.items()} == {
         "minEventRecall": True, "maxMape": False, "requireBeatsBaselines": False, "minPointPrecision": False, "maxAlarmsPerDay": False}
     assert check_thresholds({"beats_baselines": True, "mape": 0.25}, {"requireBeatsBaselines": True, "maxMape": 0.25})[0]
+
+
+def test_recall_is_also_reported_per_anomaly_kind():
+    kinds = np.array(["", "spike", "spike", "", "slow_leak", "slow_leak", "drop", "", "spike", ""], dtype=object)
+    flags = np.array([0, 0, 1, 0, 0, 0, 1, 0, 0, 1], dtype=bool)
+    assert recall_by_kind(kinds, flags) == {"event_recall_drop": 1.0, "event_recall_slow_leak": 0.0, "event_recall_spike": 0.5}

@@ -64,3 +64,18 @@ def pr_auc(labels: np.ndarray, anomaly_scores: np.ndarray) -> float | None:
     if not labels.any() or labels.all():
         return None
     return float(average_precision_score(labels, anomaly_scores))
+
+
+
+def recall_by_kind(kinds: np.ndarray, flags: np.ndarray) -> dict[str, float]:
+    """event_recall_<kind>: the share of events of each anomaly kind ("" = normal row) with a flagged point."""
+    kinds = np.asarray(kinds, dtype=object)
+    flags = np.asarray(flags, dtype=bool)
+    edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
+    totals: dict[str, list[int]] = {}
+    for start, end in zip(np.r_[0, edges], np.r_[edges, len(kinds)]):
+        if kinds[start]:
+            counts = totals.setdefault(str(kinds[start]), [0, 0])
+            counts[0] += int(flags[start:end].any())
+            counts[1] += 1
+    return {f"event_recall_{kind}": detected / total for kind, (detected, total) in sorted(totals.items())}

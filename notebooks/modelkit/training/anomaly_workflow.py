@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from ..data import load_training_frame
 from . import anomaly_detector
-from .anomaly_evaluation import evaluate_flags, pr_auc
+from .anomaly_evaluation import evaluate_flags, pr_auc, recall_by_kind
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun
@@ -93,4 +93,5 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     test_flags = model.predict(test_inputs) == -1
     metrics = evaluate_flags(test_labels, test_flags, step)
     metrics["pr_auc"] = pr_auc(test_labels, -test_scores)
+    metrics.update(recall_by_kind(split.test["anomaly_kind"].to_numpy(), test_flags))
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags, metrics)

@@ -35,7 +35,8 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
         "never used for training or threshold calibration",
-        f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})",
+        f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
+        + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
         f"  alarms:     {m['alarms']} ({m['false_alarms']} false) = {m['alarms_per_day']:.2f}/day, {m['false_alarms_per_day']:.2f} false/day",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
