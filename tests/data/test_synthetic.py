@@ -52,6 +52,13 @@ def test_anomaly_share_is_exact_and_events_span_several_points():
     assert injected["events"] >= runs.nunique()  # adjacent events never merge unnoticed
 
 
+def test_a_short_window_holds_several_short_events_not_one_long_one():
+    injected = synthetic(TRAINING_HOURS="24").provenance["injected_anomalies"]
+    assert injected["points"] == round(0.05 * 24 * 60)
+    assert injected["events"] >= 8
+    assert max(event["points"] for event in injected["event_list"]) <= injected["points"] // 8
+
+
 def test_anomalies_stand_out_from_normal_behaviour():
     frame = synthetic(TRAINING_HOURS="168").frame
     spikes = frame[frame["anomaly_kind"] == "spike"]
@@ -61,6 +68,7 @@ def test_anomalies_stand_out_from_normal_behaviour():
         ["node_cpu_utilisation", "node_load_per_cpu", "pod_cpu_to_request_ratio"]
     ].quantile(0.99).min()
     assert storms["container_restarts_rate"].mean() > 5 * normal["container_restarts_rate"].mean()
+    assert storms["container_restarts_rate"].min() > normal["container_restarts_rate"].quantile(0.999)  # many restarts, not a coincidence
 
 
 def test_series_have_daily_and_weekly_cycles_in_registry_units():
@@ -70,6 +78,10 @@ def test_series_have_daily_and_weekly_cycles_in_registry_units():
     assert by_hour.idxmax() in range(12, 17) and by_hour.idxmin() in (*range(0, 5), *range(22, 24))
     weekend = cpu.index.dayofweek >= 5
     assert cpu[~weekend].mean() - cpu[weekend].mean() > 0.03
+    # A weekend is a quiet weekday: its nights are as low as weekday nights, its values inside the weekday range.
+    night = cpu.index.hour < 4
+    assert abs(cpu[weekend & night].mean() - cpu[~weekend & night].mean()) < 0.02
+    assert cpu[weekend].quantile(0.01) > cpu[~weekend].quantile(0.001)
     assert frame["node_cpu_utilisation"].between(0, 1).all()
     # A day-ago value predicts better than the mean: seasonality, not pure noise.
     day = 24 * 60

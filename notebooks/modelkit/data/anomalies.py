@@ -1,8 +1,10 @@
 """Labelled anomaly events injected into a frame of metric values (synthetic or real).
 
 An event is a run of consecutive points of one kind; the points it covers are labelled.
-Sizes are multiples of each metric's spread (standard deviation over the window), so
-events stand out on real series as well as on synthetic ones:
+Sizes are multiples of each metric's spread (standard deviation over the window, and for
+a rate of random events at least one event per rate window, so that a storm is many
+restarts, not two that happened to coincide), so events stand out on real series as well
+as on synthetic ones:
 
   spike          +4..8 spread for 5-15 points (CPU, load)
   drop           -4..8 spread for 5-20 points (a node or workload going quiet)
@@ -11,7 +13,10 @@ events stand out on real series as well as on synthetic ones:
   restart_storm  +8..15 spread for 10-30 points (container restarts)
 
 Which metrics a kind changes comes from each metric's `anomalies` hint; an event changes
-a random non-empty subset of them. Events never overlap; the labelled share is exact.
+a random non-empty subset of them. Events never overlap; the labelled share is exact. No
+event covers more than 1/MIN_EVENTS of the labelled points, so a short window holds
+several short events rather than one long one (24 h at 5 %: 8+ events of <= 9 points),
+enough to judge a detector per event on a held-out slice.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ EVENT_LENGTHS = {"spike": (5, 15), "drop": (5, 20), "level_shift": (30, 120), "s
 EVENT_SIZES = {"spike": (4, 8), "drop": (4, 8), "level_shift": (3, 5), "slow_leak": (4, 8), "restart_storm": (8, 15)}
 MIN_EVENT_POINTS = 3
 MIN_GAP_POINTS = 10
+MIN_EVENTS = 8
 
 
 @dataclass(frozen=True)
@@ -45,9 +51,10 @@ def lengths_summing_to(total: int, kinds: Sequence[str], rng: np.random.Generato
     """Random (kind, length) events whose lengths add up to exactly `total` points."""
     events: list[tuple[str, int]] = []
     drawn = 0
+    longest = max(MIN_EVENT_POINTS, total // MIN_EVENTS)
     while drawn < total:
         kind = kinds[rng.integers(len(kinds))]
-        low, high = EVENT_LENGTHS[kind]
+        low, high = (min(bound, longest) for bound in EVENT_LENGTHS[kind])
         length = int(rng.integers(low, high + 1))
         events.append((kind, length))
         drawn += length
@@ -81,10 +88,11 @@ def place(pieces: Sequence[tuple[str, int]], points: int, rng: np.random.Generat
     return segments
 
 
-def spread(values: np.ndarray) -> float:
+def spread(values: np.ndarray, hints: dict[str, Any]) -> float:
     """A metric's scale for event sizes; never 0, even for a series that is mostly flat."""
     std = float(np.nanstd(values))
-    return max(std, abs(float(np.nanmean(values))) * 0.05, 1e-6)
+    one_event = 1 / (hints["rate_window_minutes"] * 60) if hints.get("events_per_hour") is not None else 0.0
+    return max(std, abs(float(np.nanmean(values))) * 0.05, one_event, 1e-6)
 
 
 def _effect(kind: str, length: int, size: float, rng: np.random.Generator) -> np.ndarray:
@@ -98,7 +106,7 @@ def _effect(kind: str, length: int, size: float, rng: np.random.Generator) -> np
 
 def inject(values: pd.DataFrame, segments: Sequence[Segment], hints: dict[str, dict[str, Any]], rng: np.random.Generator) -> list[dict[str, Any]]:
     """Apply the anomaly segments to `values` in place; returns one record per event."""
-    spreads = {name: spread(values[name].to_numpy()) for name in values.columns}
+    spreads = {name: spread(values[name].to_numpy(), hints[name]) for name in values.columns}
     records = []
     for segment in segments:
         candidates = [name for name in values.columns if segment.kind in hints[name]["anomalies"]]

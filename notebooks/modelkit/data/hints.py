@@ -3,12 +3,15 @@ injected anomaly kinds change it. Same units as the real series.
 
 Keys (all optional; defaults depend on the metric's unit and type):
   baseline         typical level
-  daily, weekly    amplitude of the daily and weekly cycle (peak ~14:00 UTC, weekends low)
+  daily            amplitude of the daily cycle (peak ~14:00 UTC, trough at night)
+  weekly           how much lower a weekend day is on average: nights as on weekdays,
+                   the daytime peak 2 x weekly lower
   noise            standard deviation of the autocorrelated noise
   persistence      noise autocorrelation per minute, 0 <= p < 1 (default 0.9)
   min, max         physical bounds (a ratio cannot go below 0)
   shifts_per_week  how many small, lasting level shifts happen per week (normal behaviour)
-  shift            standard deviation of one such shift (default 3 x noise)
+  shift            standard deviation of the level around the baseline after a shift
+                   (default 1.5 x noise)
   events_per_hour  makes the series the per-second rate of random events (restarts), over
                    a window of `rate_window_minutes` (default 5); baseline is then ignored
   anomalies        injected anomaly kinds that change this metric (see anomalies.KINDS)
@@ -55,5 +58,5 @@ def metric_hints(metric: MetricSpec, model: str = "") -> dict[str, Any]:
     kinds = hints["anomalies"]
     if not isinstance(kinds, list) or any(k not in ANOMALY_KINDS for k in kinds):
         raise ConfigError(f"{where}: `anomalies` must be a list drawn from {', '.join(ANOMALY_KINDS)}, got {kinds!r}")
-    hints.setdefault("shift", 3 * hints.get("noise", 0.0))
+    hints.setdefault("shift", 1.5 * hints.get("noise", 0.0))
     return hints

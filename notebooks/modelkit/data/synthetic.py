@@ -1,6 +1,12 @@
 """Seeded synthetic metric series: daily and weekly cycles, autocorrelated noise and
 occasional lasting level shifts, in the units of the Prometheus series they stand in for.
-Anomalies are added separately (anomalies.py), so this is the "normal" behaviour only."""
+Anomalies are added separately (anomalies.py), so this is the "normal" behaviour only.
+
+Like a real cluster driven by its users, a weekend is a quiet weekday: nights stay at
+weekday levels and the daytime rise is smaller, so weekend values lie inside the range
+weekdays cover. A normal level shift (a deployment, a scaling step) moves the level to a
+new value around the baseline and holds it until the next one: the level wanders but
+does not drift away."""
 
 from __future__ import annotations
 
@@ -41,8 +47,8 @@ def _ar1_noise(rng: np.random.Generator, points: int, std: float, persistence_pe
 def _level_shifts(rng: np.random.Generator, seconds: np.ndarray, per_week: float, size: float) -> np.ndarray:
     count = rng.poisson(per_week * (seconds[-1] - seconds[0]) / WEEK) if per_week and size else 0
     levels = np.zeros(len(seconds))
-    for at in rng.integers(1, len(seconds), count):
-        levels[at:] += rng.normal(0.0, size)
+    for at in np.sort(rng.integers(1, len(seconds), count)):
+        levels[at:] = rng.normal(0.0, size)
     return levels
 
 
@@ -57,15 +63,15 @@ def _event_rate(rng: np.random.Generator, hints: dict[str, Any], step: int, load
 def synthetic_series(hints: dict[str, Any], grid: TimeGrid, rng: np.random.Generator) -> np.ndarray:
     seconds = grid.seconds().astype(float)
     daily, weekly = activity(seconds)
-    load = daily * (0.75 + 0.25 * weekly)  # smaller daily swing at weekends
+    weekend = (1 - weekly) / 2  # 0 on weekdays, ~1 at weekends
     if hints.get("events_per_hour") is not None:
-        values = _event_rate(rng, hints, grid.step_seconds, load)
+        values = _event_rate(rng, hints, grid.step_seconds, daily * (1 - 0.5 * weekend))
     else:
         phi = hints["persistence"] ** (grid.step_seconds / 60)
         values = (
             hints["baseline"]
-            + hints["daily"] * load
-            + hints["weekly"] * weekly
+            + hints["daily"] * daily
+            - hints["weekly"] * weekend * (1 + daily)  # weekend: nights as usual, days quieter
             + _level_shifts(rng, seconds, hints["shifts_per_week"], hints["shift"])
             + _ar1_noise(rng, grid.points, hints["noise"], phi)
         )
