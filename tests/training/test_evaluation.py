@@ -65,6 +65,22 @@ def test_time_split_refuses_too_few_rows_and_unsorted_frames():
         split_by_time(_frame(1000).iloc[::-1])
 
 
+def test_event_aligned_split_never_cuts_an_event_and_holds_events_in_each_held_out_slice():
+    events = np.zeros(1000, dtype=bool)
+    for start in (100, 300, 500, 590, 640, 700):  # nominal starts 600 (inside 590-610) and 800 (no event after it)
+        events[start:start + 20] = True
+    split = split_by_time(_frame(1000), events=events)
+    cut = [len(split.train), len(split.train) + len(split.validation)]
+    assert all(not (events[c - 1] and events[c]) for c in cut)
+    assert len(split.train) + len(split.validation) + len(split.test) == 1000
+    assert len(runs(events[cut[1]:])) == 2 and len(runs(events[cut[0]:cut[1]])) >= 2
+    assert cut[0] >= 400  # training keeps MIN_TRAIN_SHARE of the rows
+    few = np.zeros(1000, dtype=bool)
+    few[50:60] = True  # one event, long before the held-out slices: they stay where the fractions put them
+    plain = split_by_time(_frame(1000))
+    assert len(split_by_time(_frame(1000), events=few).test) == len(plain.test)
+
+
 def test_threshold_keys_map_to_snake_case_metrics():
     assert metric_for("minEventRecall") == ("min", "event_recall")
     assert metric_for("maxFalseAlarmsPerDay") == ("max", "false_alarms_per_day")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from .events import runs
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
 MIN_ROWS_PER_SLICE = 30
+MIN_EVENTS_PER_SLICE = 2
+MIN_TRAIN_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,19 @@ class TimeSplit:
         return {"train": span(self.train), "validation": span(self.validation), "test": span(self.test), "gap_rows": self.gap_rows}
 
 
-def split_by_time(frame: pd.DataFrame, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, gap_rows: int = 0) -> TimeSplit:
+def split_by_time(frame: pd.DataFrame, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, gap_rows: int = 0,
+                  events: np.ndarray | None = None) -> TimeSplit:
     """Consecutive slices, never shuffled; `gap_rows` dropped between slices.
 
     A forecaster whose targets lie `gap_rows` ahead needs the gap so that no training
     target falls inside the period it is evaluated on. A validation fraction of 0 gives
     an empty validation slice (train is followed by test).
+
+    `events` (per row: inside a labelled anomaly event) moves the validation and test
+    starts to event boundaries (see `event_aligned`).
     """
+    if events is not None:
+        return event_aligned(frame, fractions, np.asarray(events, dtype=bool))
     if not frame.index.is_monotonic_increasing:
         raise ConfigError("training frame is not sorted by time; cannot split it by time")
     gaps = 2 if fractions[1] else 1
@@ -54,3 +64,40 @@ def split_by_time(frame: pd.DataFrame, fractions: tuple[float, float, float] = D
         test=frame.iloc[test_start:],
         gap_rows=gap_rows,
     )
+
+
+def _start_before(spans: list[tuple[int, int]], start: int, earliest: int) -> int:
+    """`start` moved back to the first row of an event it cuts through, then to the start of
+    earlier events (none before `earliest`) until MIN_EVENTS_PER_SLICE events begin at or
+    after it; if it ends before `earliest`, `earliest` moved past an event it cuts through."""
+    for first, stop in spans:
+        if first < start < stop:
+            start = first
+    missing = MIN_EVENTS_PER_SLICE - sum(1 for first, _ in spans if first >= start)
+    earlier = [first for first, _ in spans if earliest <= first < start]
+    if missing > 0 and earlier:
+        start = earlier[-min(missing, len(earlier))]
+    if start < earliest:
+        start = earliest
+        for first, stop in spans:
+            if first < start < stop:
+                start = stop
+    return start
+
+
+def event_aligned(frame: pd.DataFrame, fractions: tuple[float, float, float], events: np.ndarray) -> TimeSplit:
+    """Train / validation / test in time order, where no labelled event is cut in two and the
+    validation and test slices each hold at least MIN_EVENTS_PER_SLICE events when the frame
+    has them: a slice start moves back to an event's first row. Training keeps at least
+    MIN_TRAIN_SHARE of the rows. Only where events are is used, never how a model scores them."""
+    plain = split_by_time(frame, fractions)
+    spans = runs(events)
+    n = len(frame)
+    earliest = max(int(n * MIN_TRAIN_SHARE), MIN_ROWS_PER_SLICE)
+    test_start = _start_before(spans, n - len(plain.test), earliest + MIN_ROWS_PER_SLICE)
+    within = [(a, b) for a, b in spans if b <= test_start]
+    validation_start = _start_before(within, test_start - len(plain.validation), earliest)
+    if test_start - validation_start < MIN_ROWS_PER_SLICE or n - test_start < MIN_ROWS_PER_SLICE:
+        return plain
+    return TimeSplit(train=frame.iloc[:validation_start], validation=frame.iloc[validation_start:test_start],
+                     test=frame.iloc[test_start:], gap_rows=0)
