@@ -1,9 +1,9 @@
-"""At the registry's default hours the default models meet the registry's thresholds.
+"""The default models meet the registry's thresholds on held-out synthetic data.
 
-The data window is pinned (the synthetic series depend on the time of day), and three
-seeds are tried: the forecaster must pass with each; the detector with at least two,
-because a week sometimes holds a normal lasting level shift that it flags again and
-again (the gate then refuses that version, which is what it is for).
+The data window is pinned (the synthetic series depend on the time of day). The
+forecaster is tried with three seeds at 720 h and must pass with each; the detector with
+five seeds at 168 h (its registry window) and at 24 h (the demo's), and must pass with
+each but at most one per window.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from .conftest import PROJECT
 
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 SEEDS = ("1", "2", "3")
+DETECTOR_SEEDS = ("1", "2", "3", "4", "5")
 
 
-def _results(workflow, model: str, tmp_path):
-    env = {"MODEL_NAME": model, "DATA_SOURCE": "synthetic", "MODELS_ROOT": str(tmp_path), "MODELKIT_REGISTRY": str(PROJECT / "charts/hub/values.yaml")}
-    return [workflow.train(start_run(workflow.KINDS, {**env, "SEED": seed}), end=END) for seed in SEEDS]
+def _results(workflow, model: str, tmp_path, seeds=SEEDS, **extra: str):
+    env = {"MODEL_NAME": model, "DATA_SOURCE": "synthetic", "MODELS_ROOT": str(tmp_path), "MODELKIT_REGISTRY": str(PROJECT / "charts/hub/values.yaml"), **extra}
+    return [workflow.train(start_run(workflow.KINDS, {**env, "SEED": seed}), end=END) for seed in seeds]
 
 
 @pytest.mark.slow
@@ -36,8 +37,10 @@ def test_forecaster_beats_both_baselines_at_720_hours(tmp_path):
 
 
 @pytest.mark.slow
-def test_detector_meets_its_thresholds_at_168_hours_for_most_seeds(tmp_path):
-    results = _results(anomaly_workflow, "anomaly-detector", tmp_path)
+@pytest.mark.parametrize("hours", ["168", "24"])
+def test_detector_meets_its_thresholds_for_almost_every_seed(tmp_path, hours):
+    results = _results(anomaly_workflow, "anomaly-detector", tmp_path, seeds=DETECTOR_SEEDS, TRAINING_HOURS=hours)
     verdicts = [r.metadata()["thresholds_met"] for r in results]
-    assert sum(verdicts) >= 2, [r.metadata()["threshold_checks"] for r in results]
-    assert all(r.metadata()["training_hours"] == 168 for r in results)
+    assert sum(verdicts) >= len(DETECTOR_SEEDS) - 1, [r.metadata()["threshold_checks"] for r in results]
+    assert all(r.metadata()["training_hours"] == int(hours) for r in results)
+    assert all(r.metrics["events"] >= 2 for r in results)  # each judged on several held-out events

@@ -50,9 +50,30 @@ def test_detector_must_end_in_a_scoring_estimator():
         anomaly_detector.fit(pd.DataFrame(np.ones((10, 2))), pd.Series(np.zeros(10, dtype=bool)), make_pipeline(LinearRegression()))
 
 
-def test_budget_comes_from_the_registry_thresholds():
-    assert anomaly_detector.false_alarm_budget({"maxFalseAlarmsPerDay": 4}) == 4.0
-    assert anomaly_detector.false_alarm_budget({}) == anomaly_detector.DEFAULT_FALSE_ALARMS_PER_DAY
+def test_budget_is_well_inside_the_registry_false_alarm_limit():
+    share = anomaly_detector.CALIBRATION_SHARE
+    assert 0 < share < 1
+    assert anomaly_detector.false_alarm_budget({"maxFalseAlarmsPerDay": 4}) == pytest.approx(4 * share)
+    assert anomaly_detector.false_alarm_budget({}) == pytest.approx(anomaly_detector.DEFAULT_FALSE_ALARMS_PER_DAY * share)
+
+
+def test_calibration_without_validation_events_takes_the_most_sensitive_threshold_within_budget():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0.0, 0.05, 2880)
+    for start in (800, 2000, 2500):
+        scores[start] = -0.5
+    chosen = anomaly_detector.calibrate(scores, np.zeros(2880, dtype=bool), MINUTE, budget_per_day=1.0)
+    assert chosen.within_budget and chosen.validation["false_alarms"] <= 2
+    assert chosen.threshold == chosen.curve.loc[chosen.curve["false_alarms_per_day"] <= 1.0, "threshold"].max()
+
+
+def test_a_normal_value_just_beyond_the_training_range_scores_far_from_a_real_spike():
+    rng = np.random.default_rng(4)
+    rows = pd.DataFrame(rng.normal(size=(2000, 3)))
+    model = anomaly_detector.fit(rows, pd.Series(np.zeros(2000, dtype=bool)), anomaly_detector.build_pipeline(seed=0, training_rows=2000))
+    edge = rows.abs().max().max()
+    typical, beyond, spike = model.score_samples(np.array([[0.0, 0.0, 0.0], [edge + 0.3, 0.0, 0.0], [edge + 8.0, 0.0, 0.0]]))
+    assert typical - beyond < 0.5 * (typical - spike)
 
 
 METRICS = ("cpu", "mem")

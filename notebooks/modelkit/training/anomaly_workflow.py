@@ -78,10 +78,10 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     loaded = load_training_frame(run.spec, run.data_settings(), end=end)
     names = list(run.spec.features)
     step = check_frame(loaded.frame, names)
-    split = split_by_time(loaded.frame)
+    split = split_by_time(loaded.frame, events=loaded.frame["is_anomaly"].to_numpy())
     if pipeline is None:
         pipeline = anomaly_detector.build_pipeline(run.settings.seed, training_rows=len(split.train))
-    model = anomaly_detector.fit(split.train[names], split.train["is_anomaly"], pipeline)
+    model = anomaly_detector.fit(split.train[names], split.train["is_anomaly"], pipeline, seed=run.settings.seed)
     validation_scores = model.score_samples(split.validation[names].to_numpy(dtype=float))
     budget = anomaly_detector.false_alarm_budget(run.spec.thresholds)
     calibration = anomaly_detector.calibrate(validation_scores, split.validation["is_anomaly"].to_numpy(dtype=bool), step, budget)
