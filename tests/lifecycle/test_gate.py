@@ -123,6 +123,17 @@ def test_compares_the_primary_metric_in_its_direction(root, model, champion, cha
     assert verdict.compared_with == "champion"
 
 
+@pytest.mark.parametrize("other", [{"training_hours": 720}, {"data_source": "synthetic"}])
+def test_does_not_compare_metrics_measured_on_other_data(root, other):
+    serve_unchecked(root, FORECASTER, "champion", {"mape": 0.05, "beats_baselines": True})
+    candidate = write_version(root, FORECASTER, "challenger", metrics={"mape": 0.12, "beats_baselines": True}, **other)
+    verdict = Verdict(accepted=False, reasons=[])
+    reasons = compare_with_served(get_model(FORECASTER), artifacts.model_dir(root, FORECASTER), "challenger",
+                                  metadata_of(candidate), verdict)
+    assert reasons == [] and "evaluated on other data" in verdict.notes[0]
+    assert next(iter(other)) in verdict.notes[0]
+
+
 @pytest.mark.parametrize("metadata, reason", [
     ({"provenance": {"fallbacks": [{"from": "prometheus", "to": "synthetic", "reason": "unreachable"}]}}, "fell back"),
     ({"data_source": "synthetic"}, "trained on synthetic data"),

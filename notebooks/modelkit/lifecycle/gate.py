@@ -6,7 +6,8 @@ unpickler, fresh process), expects as many features as the contract and predicts
 finite values of the right shape on the recorded held-out `probe_input`; the registry's
 thresholds hold; real data was used when the registry requires it; and the primary
 metric is not worse than the served version's by more than the tolerance (skipped
-with --force, which is recorded). The verdict goes into metadata.json under `gate`.
+with --force, which is recorded, and when the two were evaluated on another data source
+or window: their metrics are not comparable, so only the thresholds decide). The verdict goes into metadata.json under `gate`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .probe import probe_in_fresh_process
 from .served_state import file_sha256, served_version
 
 ANOMALY_LABELS = {-1, 1}
+# Versions are compared only when their held-out metrics come from the same kind of data.
+EVALUATION_KEYS = ("data_source", "training_hours")
 
 
 @dataclass
@@ -110,9 +113,17 @@ def compare_with_served(spec: ModelSpec, model_dir: Path, run_id: str, metadata:
         return []
     verdict.compared_with = served_run
     try:
-        served_metrics = artifacts.read_metadata(artifacts.version_dir(model_dir.parent, spec.name, served_run))["metrics"]
+        served_metadata = artifacts.read_metadata(artifacts.version_dir(model_dir.parent, spec.name, served_run))
+        served_metrics = served_metadata["metrics"]
     except (ConfigError, KeyError):
         verdict.notes.append(f"served version {served_run} has no metrics; not compared")
+        return []
+    # Held-out metrics from another data source or window measure another problem.
+    evaluation = [(key, metadata.get(key), served_metadata.get(key)) for key in EVALUATION_KEYS]
+    differing = [f"{key} {ours} vs {theirs}" for key, ours, theirs in evaluation if ours != theirs]
+    if differing:
+        verdict.notes.append(f"served version {served_run} was evaluated on other data ({', '.join(differing)}); "
+                             "not compared, the thresholds decide")
         return []
     metric = policy.primary_metric
     ours, theirs = (metadata.get("metrics") or {}).get(metric), served_metrics.get(metric)
