@@ -121,14 +121,15 @@ def test_override_precedence():
     assert find(disabled, "CronJob", "weekly-predictive-analytics-training")
 
 
-@pytest.mark.parametrize("overlay,source,hours", [("dev.yaml", "synthetic", "24"), ("staging.yaml", "hybrid", None),
-                                                  ("prod.yaml", "prometheus", None)])
+@pytest.mark.parametrize("overlay,source,hours", [("dev.yaml", "synthetic", ["24", "720"]),
+                                                  ("staging.yaml", "hybrid", ["168", "720"]),
+                                                  ("prod.yaml", "prometheus", ["168", "720"])])
 def test_overlays_set_the_data_source(overlay, source, hours):
     docs = render(values=[CHART.parent.parent / "values" / overlay])
-    for model, default_hours in zip(MODELS, ["168", "720"]):
+    for model, expected_hours in zip(MODELS, hours):
         run = params(run_spec(docs, model))
         assert run["data-source"] == source
-        assert run["training-hours"] == (hours or default_hours)
+        assert run["training-hours"] == expected_hours
 
 
 # --- bad values through helm (values.schema.json and templates/validate.yaml) ---------
