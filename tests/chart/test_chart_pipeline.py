@@ -97,7 +97,8 @@ def test_effective_registry_validates_with_modelkit(tmp_path):
         models = load_registry(path)
         if values:
             assert {m.data_source for m in models.values()} == {"synthetic"}
-            assert {m.training_hours for m in models.values()} == {24}
+            assert {name: m.training_hours for name, m in models.items()} == {
+                "anomaly-detector": 24, "predictive-analytics": 720}
 
 
 def test_nvj_runner_builds_a_notebook_validation_job():
