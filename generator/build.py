@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from modelkit.errors import ConfigError
-from modelkit.registry import validate_entries
+from modelkit.registry import load_entries
 
 from . import pipeline
 from .values_schema import values_schema
@@ -51,18 +50,7 @@ def camel_key(name: str) -> str:
 
 
 def load_models(project_root: Path) -> list[dict[str, Any]]:
-    values_file = project_root / VALUES
-    try:
-        # libyaml's loader when present: the pure-Python one dominates the run time of big registries.
-        document = yaml.load(values_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except FileNotFoundError:
-        raise ConfigError(f"{values_file}: no such file (run from the project root or pass --project-root)") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{values_file}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict) or "models" not in document:
-        raise ConfigError(f"{VALUES}: no top-level `models:` list (the models registry)")
-    entries = document["models"]
-    validate_entries(entries, source=str(VALUES))
+    entries = load_entries(project_root / VALUES, source=str(VALUES))
     for index, entry in enumerate(entries):
         notebook = project_root / entry["notebook"]
         if not notebook.is_file():

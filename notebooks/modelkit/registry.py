@@ -158,14 +158,19 @@ def find_registry_file(start: Path | None = None) -> Path:
     raise ConfigError(f"no models registry found: set {REGISTRY_ENV} or run inside the project (looked for {DEFAULT_VALUES})")
 
 
-def load_entries(path: Path) -> list[dict[str, Any]]:
+def load_entries(path: Path, source: str | None = None) -> list[dict[str, Any]]:
+    """The validated `models:` list of a values file; errors name `source` (default: the path)."""
+    source = source or str(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        # libyaml's loader when present: the pure-Python one dominates the run time of big registries.
+        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML/JSON: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(document, dict) or "models" not in document:
-        raise ConfigError(f"{path}: no top-level `models:` list")
-    validate_entries(document["models"], source=str(path))
+        raise ConfigError(f"{source}: no top-level `models:` list (the models registry)")
+    validate_entries(document["models"], source=source)
     return document["models"]
 
 
