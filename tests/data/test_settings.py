@@ -56,3 +56,10 @@ def test_token_comes_from_the_variable_then_the_file_then_the_pod_service_accoun
     assert Settings.from_env(base).prometheus_token == "pod-token"
     assert Settings.from_env({**base, "PROMETHEUS_TOKEN_FILE": str(token_file)}).prometheus_token == "file-token"
     assert Settings.from_env({**base, "PROMETHEUS_TOKEN": "env-token", "PROMETHEUS_TOKEN_FILE": str(token_file)}).prometheus_token == "env-token"
+
+
+def test_zero_hours_is_refused_not_replaced_by_the_registry_default():
+    from modelkit.data import generate_synthetic_data
+
+    with pytest.raises(ConfigError, match="training hours must be a positive number, got 0"):
+        generate_synthetic_data(hours=0)

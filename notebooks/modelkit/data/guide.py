@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 
 from ..errors import ConfigError
-from ..registry import get_model, load_registry
+from ..registry import load_registry
 from ..settings import Settings
 from .loader import load_training_frame, with_overrides
 
@@ -22,8 +22,8 @@ log = logging.getLogger("modelkit.data")
 DEFAULT_MODEL = "anomaly-detector"
 
 
-def _model_and_settings(model: str | None, env=None):
-    env = dict(os.environ if env is None else env)
+def _model_and_settings(model: str | None):
+    env = dict(os.environ)
     name = model or env.get("MODEL_NAME", "").strip()
     registry = load_registry()
     if name not in registry:
@@ -33,7 +33,7 @@ def _model_and_settings(model: str | None, env=None):
         log.info("MODEL_NAME=%r is not in the registry; using %s's metrics", name, fallback)
         name = fallback
     env["MODEL_NAME"] = name
-    return get_model(name), Settings.from_env(env)
+    return registry[name], Settings.from_env(env)
 
 
 def _features(source: str, hours: int, model: str | None, seed: int | None, end: datetime | float | None) -> pd.DataFrame:

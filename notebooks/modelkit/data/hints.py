@@ -14,7 +14,7 @@ Keys (all optional; defaults depend on the metric's unit and type):
                    (default 1.5 x noise)
   events_per_hour  makes the series the per-second rate of random events (restarts), over
                    a window of `rate_window_minutes` (default 5); baseline is then ignored
-  anomalies        injected anomaly kinds that change this metric (see anomalies.KINDS)
+  anomalies        injected anomaly kinds that change this metric (one of ANOMALY_KINDS)
 """
 
 from __future__ import annotations

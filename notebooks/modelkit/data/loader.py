@@ -54,7 +54,9 @@ class TrainingFrame:
 
 def resolve(spec: ModelSpec, settings: Settings) -> tuple[str, int]:
     """Data source and hours: the environment's when set, else the registry entry's."""
-    return settings.data_source or spec.data_source, settings.training_hours or spec.training_hours
+    source = spec.data_source if settings.data_source is None else settings.data_source
+    hours = spec.training_hours if settings.training_hours is None else settings.training_hours
+    return source, hours  # 0 hours stays 0, so make_grid refuses it instead of using the default
 
 
 def load_training_frame(
