@@ -52,13 +52,14 @@ def versions_dir(root: Path, model: str) -> Path:
     return model_dir(root, model) / VERSIONS
 
 
-def state_dir(root: Path, model: str) -> Path:
-    return model_dir(root, model) / STATE
-
-
 def version_dir(root: Path, model: str, run_id: str) -> Path:
     check_run_id(run_id)
     return versions_dir(root, model) / run_id
+
+
+def run_id_or_new(run_id: str | None) -> str:
+    """The given RUN_ID, checked, or a new one when none was given."""
+    return check_run_id(run_id) if run_id else new_run_id()
 
 
 def new_run_id(now: datetime | None = None) -> str:

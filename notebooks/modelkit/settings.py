@@ -90,6 +90,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={text!r} must be true or false")
 
 
+def source_and_hours(settings: "Settings", spec) -> tuple[str, int]:
+    """Data source and training hours of a run: the environment's when set, else the registry entry's.
+
+    `spec` is a modelkit.registry.ModelSpec. 0 hours (possible through overrides) stays 0, so the
+    data module refuses it instead of silently using the default.
+    """
+    source = spec.data_source if settings.data_source is None else settings.data_source
+    hours = spec.training_hours if settings.training_hours is None else settings.training_hours
+    return source, hours
+
+
 def default_models_root() -> Path:
     return CLUSTER_MODELS_ROOT if CLUSTER_MODELS_ROOT.is_dir() else Path("models")
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..registry import ModelSpec
-from ..settings import Settings
+from ..settings import Settings, source_and_hours
 from . import anomalies
 from .grid import TimeGrid, make_grid
 from .hints import metric_hints
@@ -52,13 +52,6 @@ class TrainingFrame:
         return self.frame.drop(columns=["is_anomaly", "anomaly_kind"])
 
 
-def resolve(spec: ModelSpec, settings: Settings) -> tuple[str, int]:
-    """Data source and hours: the environment's when set, else the registry entry's."""
-    source = spec.data_source if settings.data_source is None else settings.data_source
-    hours = spec.training_hours if settings.training_hours is None else settings.training_hours
-    return source, hours  # 0 hours stays 0, so make_grid refuses it instead of using the default
-
-
 def load_training_frame(
     spec: ModelSpec,
     settings: Settings,
@@ -67,7 +60,7 @@ def load_training_frame(
     client: PrometheusClient | None = None,
     progress: Progress | None = None,
 ) -> TrainingFrame:
-    source, hours = resolve(spec, settings)
+    source, hours = source_and_hours(settings, spec)
     grid = make_grid(hours, settings.prometheus_step_seconds, end)
     hints = {m.name: metric_hints(m, spec.name) for m in spec.metrics}
     provenance: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..settings import source_and_hours
 from .params import check_params, project_root
 from .scaffold import new_model
 
@@ -22,7 +23,7 @@ def _check_params(args: argparse.Namespace) -> int:
     settings, spec, notebook = check_params(os.environ)
     print(
         f"params ok: model={spec.name} ({spec.kind}) notebook={notebook.relative_to(project_root())} "
-        f"data_source={settings.data_source or spec.data_source} training_hours={settings.training_hours or spec.training_hours}"
+        "data_source={} training_hours={}".format(*source_and_hours(settings, spec))
     )
     return 0
 

@@ -19,13 +19,20 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
-from ..artifacts import REPORT_FILE, VersionWriter, check_run_id, new_run_id
-from ..errors import ConfigError, DataError, ModelkitError
+from ..artifacts import REPORT_FILE, VersionWriter, run_id_or_new
+from ..errors import ModelkitError
 from ..registry import find_registry_file
 from .params import check_params, project_root
 
 KERNEL_NAME = "python3"
-EXIT_CODES = {"ConfigError": ConfigError.exit_code, "DataError": DataError.exit_code}
+
+
+def _error_classes(base: type[ModelkitError]) -> list[type[ModelkitError]]:
+    return [base, *(cls for sub in base.__subclasses__() for cls in _error_classes(sub))]
+
+
+# A notebook cell's exception arrives as a class name: each modelkit error keeps its exit code.
+EXIT_CODES = {cls.__name__: cls.exit_code for cls in _error_classes(ModelkitError)}
 
 
 class NotebookFailed(ModelkitError):
@@ -77,7 +84,7 @@ def run_notebook(env: Mapping[str, str] | None = None, timeout: int = 3600) -> P
     env = dict(os.environ if env is None else env)
     root = project_root()
     settings, spec, notebook = check_params(env, root)
-    run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
+    run_id = run_id_or_new(settings.run_id)
     models_root = settings.models_root.resolve()
     print(f"RUN_ID={run_id} model={spec.name} notebook={notebook.relative_to(root)}", flush=True)
     with VersionWriter(models_root, spec.name, run_id) as version:

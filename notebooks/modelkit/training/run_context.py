@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts import check_run_id, new_run_id, version_dir
+from ..artifacts import run_id_or_new, version_dir
 from ..errors import ConfigError
 from ..registry import ModelSpec, get_model
-from ..settings import Settings
+from ..settings import Settings, source_and_hours
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def start_run(kinds: tuple[str, ...], env: dict[str, str] | None = None) -> Trai
     spec = get_model(settings.model_name)
     if spec.kind not in kinds:
         raise ConfigError(f"MODEL_NAME={spec.name!r} has kind {spec.kind}; this notebook trains {' or '.join(kinds)} models (see its registry entry's `notebook`)")
-    run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
-    run = TrainingRun(settings, spec, run_id, settings.data_source or spec.data_source, settings.training_hours or spec.training_hours)
+    run_id = run_id_or_new(settings.run_id)
+    run = TrainingRun(settings, spec, run_id, *source_and_hours(settings, spec))
     if settings.staging_dir is None and run.version_path.exists():
         raise ConfigError(f"RUN_ID={run_id!r}: version {run.version_path} already exists; use a new RUN_ID")
     return run
