@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
@@ -38,6 +39,7 @@ VARIABLES = {
     "ANOMALY_RATE": "share of synthetic-mode rows inside labelled anomaly events, 0 < rate < 0.5 (default 0.05); prometheus and hybrid inject the guide's 20 %",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
     "SEED": "random seed for synthetic data and injected anomalies (default 42)",
+    "DATA_END": "end of the training window, ISO 8601 with a time zone, e.g. 2026-03-01T00:00:00Z (default: now); with SEED it makes a run reproducible",
     "INFERENCE_SERVICE_NAME": "InferenceService the promote step rolls and the smoke test calls (default: MODEL_NAME)",
     "NAMESPACE": "namespace of the InferenceService (default: the pod's namespace, else self-healing-platform)",
     "MODELKIT_STAGING_DIR": "set by `modelkit run-notebook`: the notebook writes its version here and the runner publishes it",
@@ -101,6 +103,19 @@ def source_and_hours(settings: "Settings", spec) -> tuple[str, int]:
     return source, hours
 
 
+def _data_end(env: Mapping[str, str]) -> datetime | None:
+    text = env.get("DATA_END", "").strip()
+    if not text:
+        return None
+    try:
+        end = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"DATA_END={text!r} is not an ISO 8601 time; {VARIABLES['DATA_END']}") from None
+    if end.tzinfo is None:
+        raise ConfigError(f"DATA_END={text!r} has no time zone; add Z for UTC")
+    return end
+
+
 def default_models_root() -> Path:
     return CLUSTER_MODELS_ROOT if CLUSTER_MODELS_ROOT.is_dir() else Path("models")
 
@@ -131,6 +146,7 @@ class Settings:
     staging_dir: Path | None = None  # set: `modelkit run-notebook` publishes the version
     inference_service_name: str = ""  # from_env: INFERENCE_SERVICE_NAME or the model name
     namespace: str = DEFAULT_NAMESPACE
+    data_end: datetime | None = None  # None: the window ends now
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -163,6 +179,7 @@ class Settings:
             staging_dir=Path(env["MODELKIT_STAGING_DIR"]) if env.get("MODELKIT_STAGING_DIR", "").strip() else None,
             inference_service_name=env.get("INFERENCE_SERVICE_NAME", "").strip() or model_name,
             namespace=env.get("NAMESPACE", "").strip() or _pod_namespace(),
+            data_end=_data_end(env),
         )
 
 

@@ -63,3 +63,19 @@ def test_zero_hours_is_refused_not_replaced_by_the_registry_default():
 
     with pytest.raises(ConfigError, match="training hours must be a positive number, got 0"):
         generate_synthetic_data(hours=0)
+
+
+@pytest.mark.parametrize("text, message", [("yesterday", "not an ISO 8601 time"), ("2026-03-01T00:00:00", "no time zone")])
+def test_data_end_must_be_a_time_with_a_zone(text, message):
+    with pytest.raises(ConfigError, match=f"DATA_END={text!r}.*{message}"):
+        Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": text})
+
+
+def test_data_end_pins_the_training_window():
+    from modelkit.data import load_training_frame
+    from modelkit.registry import get_model
+
+    env = {"MODEL_NAME": "anomaly-detector", "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "2", "DATA_END": "2026-03-01T00:00:00Z"}
+    frames = [load_training_frame(get_model("anomaly-detector"), Settings.from_env(env)).frame for _ in range(2)]
+    assert str(frames[0].index[-1]) == "2026-03-01 00:00:00+00:00"
+    assert frames[0].equals(frames[1])

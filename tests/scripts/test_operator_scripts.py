@@ -119,14 +119,17 @@ def test_trigger_refuses_bad_arguments(local_setup, args, message):
     assert message in done.stderr
 
 
-def test_trigger_local_runs_the_pipeline_steps(tmp_path):
-    env = {"MODELS_ROOT": str(tmp_path / "models")}
+def test_trigger_local_runs_the_pipeline_steps_and_stops_at_a_refusal(tmp_path):
+    # On a pinned 24 h window the forecaster does not beat its baselines: the gate refuses it,
+    # nothing is promoted, and the run ends with its `finally` report and exit 4.
+    env = {"MODELS_ROOT": str(tmp_path / "models"), "DATA_END": "2026-03-01T00:00:00Z", "SEED": "42"}
     done = script("trigger-model-training.sh", FORECASTER, "24", "synthetic", "--local", env=env, timeout=600)
     steps = [line.split(":")[0].split("] ")[1] for line in done.stdout.splitlines() if line.startswith("==> [")]
-    assert steps[:3] == ["check-params", "train", "validate"] and steps[-1] == "report"
+    assert steps == ["check-params", "train", "validate", "report"]
     versions = list(artifacts.iter_versions(tmp_path / "models", FORECASTER))
     assert len(versions) == 1 and versions[0].metadata["training_hours"] == 24
-    assert done.returncode == (0 if versions[0].metadata["gate"]["accepted"] else 4)
+    assert versions[0].metadata["gate"]["accepted"] is False and done.returncode == 4
+    assert not artifacts.served_model_path(tmp_path / "models", FORECASTER).exists()
 
 
 needs_cluster = pytest.mark.skipif(not os.environ.get("KUBECONFIG"),

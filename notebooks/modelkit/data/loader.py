@@ -61,7 +61,7 @@ def load_training_frame(
     progress: Progress | None = None,
 ) -> TrainingFrame:
     source, hours = source_and_hours(settings, spec)
-    grid = make_grid(hours, settings.prometheus_step_seconds, end)
+    grid = make_grid(hours, settings.prometheus_step_seconds, settings.data_end if end is None else end)
     hints = {m.name: metric_hints(m, spec.name) for m in spec.metrics}
     provenance: dict[str, Any] = {
         "model": spec.name,

@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import artifacts
 from ..errors import ConfigError
 from ..registry import get_model
-from ..settings import Settings, models_root_from_env
+from ..settings import DATA_SOURCES, Settings, models_root_from_env
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -172,7 +172,7 @@ def _model_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="run the training pipeline's steps locally (same commands as the Tekton Tasks)")
     p.add_argument("--model", required=True, help="model name from the registry")
-    p.add_argument("--data-source", choices=("synthetic", "prometheus", "hybrid"))
+    p.add_argument("--data-source", choices=DATA_SOURCES)
     p.add_argument("--training-hours", type=int)
     p.add_argument("--models-root")
     p.add_argument("--run-id", help="version name (default: a new UTC timestamp)")

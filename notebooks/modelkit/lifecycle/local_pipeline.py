@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .. import artifacts
 from ..pipeline_steps import PARAM_ENV
-from ..registry import get_model
 from ..settings import DEFAULT_NAMESPACE, models_root_from_env
+from .pipelinerun import run_params
 
 # Every variable a Task may receive; a step gets only its own, as in the cluster.
 TASK_VARIABLES = (*PARAM_ENV.values(), "RUN_ID", "NAMESPACE", "PIPELINE_TASKS_STATUS")
@@ -39,16 +39,10 @@ def _git(*args: str) -> str:
 
 def pipeline_params(model: str, data_source: str | None, training_hours: int | None) -> dict[str, str]:
     """The PipelineRun params a local run stands for (empty: the registry entry's default)."""
-    spec = get_model(model)
-    return {
-        "model-name": model,
-        "notebook-path": spec.notebook,
-        "data-source": data_source or "",
-        "training-hours": str(training_hours or ""),
-        "inference-service-name": model,
-        "git-url": _git("config", "--get", "remote.origin.url"),
-        "git-ref": _git("describe", "--always", "--dirty") or "working-tree",
-    }
+    params = run_params(model, data_source=data_source, training_hours=training_hours,
+                        git_url=_git("config", "--get", "remote.origin.url"),
+                        git_ref=_git("describe", "--always", "--dirty") or "working-tree")
+    return {name: value or "" for name, value in params.items()}
 
 
 def _program(command: tuple[str, ...]) -> list[str]:

@@ -19,17 +19,26 @@ from ..errors import ConfigError
 PIPELINE_NAME = "model-training-pipeline"
 
 
-def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
-                         data_source: str | None = None, git_url: str | None = None,
-                         git_ref: str | None = None) -> dict[str, Any]:
+def run_params(model: str, *, training_hours: int | None = None, data_source: str | None = None,
+               git_url: str | None = None, git_ref: str | None = None) -> dict[str, str | None]:
+    """The checked PipelineRun params for training `model`, in PARAM_ENV order; None: the Pipeline's default.
+
+    Both a cluster run (`pipelinerun_manifest`) and a local one (`modelkit train`) start here."""
     spec = get_model(model)
     if data_source is not None and data_source not in DATA_SOURCES:
         raise ConfigError(f"data source {data_source!r} is not one of {', '.join(DATA_SOURCES)}")
     if training_hours is not None and training_hours <= 0:
         raise ConfigError(f"training hours {training_hours} must be a whole number greater than 0")
-    params = {"model-name": model, "notebook-path": spec.notebook, "inference-service-name": model,
-              "data-source": data_source, "training-hours": None if training_hours is None else str(training_hours),
-              "git-url": git_url, "git-ref": git_ref}
+    return {"model-name": model, "notebook-path": spec.notebook, "data-source": data_source,
+            "training-hours": None if training_hours is None else str(training_hours),
+            "inference-service-name": model, "git-url": git_url, "git-ref": git_ref}
+
+
+def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
+                         data_source: str | None = None, git_url: str | None = None,
+                         git_ref: str | None = None) -> dict[str, Any]:
+    spec = get_model(model)
+    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref)
     manifest = {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
