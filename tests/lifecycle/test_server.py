@@ -160,3 +160,15 @@ def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path,
         assert "now serves" in reload_local_server(root, FORECASTER)
         row = {"instances": [[0.1] * len(features_of(FORECASTER))]}
         assert post(url, f"/v1/models/{FORECASTER}:predict", row).json()["model_version"] == "v1"
+
+
+def test_a_served_version_pickled_by_another_scikit_learn_is_refused(tmp_path):
+    from modelkit.lifecycle.served_model import load_version
+
+    root, _ = promoted_setup(tmp_path)
+    model_dir = artifacts.model_dir(root, DETECTOR)
+    assert load_version(model_dir).features == tuple(features_of(DETECTOR))
+    artifacts.update_metadata(artifacts.version_dir(root, DETECTOR, "v1"),
+                              library_versions={**artifacts.library_versions(), "scikit-learn": "0.24.2"})
+    with pytest.raises(artifacts.LibraryVersionError, match="served version v1: trained with scikit-learn 0.24.2"):
+        load_version(model_dir)

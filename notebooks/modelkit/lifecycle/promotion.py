@@ -76,7 +76,7 @@ def _require_accepted(path: Path, run_id: str) -> None:
         raise ConfigError(f"version {run_id} was rejected by the gate: {'; '.join(gate.get('reasons', []))}")
 
 
-def _current_state(model_dir: Path) -> ServedState:
+def current_state(model_dir: Path) -> ServedState:
     """The recorded state, made true again when a crash left the record behind the served file."""
     state = read_state(model_dir)
     served, sha256 = served_version(model_dir)
@@ -105,7 +105,7 @@ def promote(root: Path, model: str, run_id: str, *, keep_versions: int, require_
         _require_accepted(path, run_id)
     model_dir = artifacts.model_dir(root, model)
     with promotion_lock(model_dir):
-        state = _current_state(model_dir)
+        state = current_state(model_dir)
         stack = state.stack if state.stack[-1:] == [run_id] else state.stack + [run_id]
         previous = _switch(root, model, state, run_id, stack, "promote")
         pruned = _prune(root, model, keep_versions)
@@ -124,7 +124,7 @@ def rollback(root: Path, model: str, to: str | None = None) -> Promotion:
     """Serve the version served before the current one, or `to` (any complete version)."""
     model_dir = artifacts.model_dir(root, model)
     with promotion_lock(model_dir):
-        state = _current_state(model_dir)
+        state = current_state(model_dir)
         if to is None:
             index = rollback_target(state, root, model)
             to, stack = state.stack[index], state.stack[:index + 1]

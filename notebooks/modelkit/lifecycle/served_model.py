@@ -58,15 +58,21 @@ def find_model_file(model_dir: Path) -> Path:
 
 
 def load_version(model_dir: Path) -> LoadedVersion:
-    estimator = artifacts.safe_load_model(find_model_file(model_dir))
+    """The served file of `model_dir`, refused when its version was pickled by another scikit-learn.
+
+    A file with no recorded version (copied in by hand) is loaded as KServe's sklearn server would."""
     run_id, _ = served_version(model_dir)
-    features: tuple[str, ...] = ()
+    metadata: dict[str, Any] = {}
     if run_id:
         try:
-            names = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)["feature_contract"]["names"]
-            features = tuple(names)
-        except (ConfigError, KeyError):
+            metadata = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)
+        except ConfigError:
             pass
+    problem = artifacts.sklearn_version_problem(metadata) if metadata else None
+    if problem:
+        raise artifacts.LibraryVersionError(f"{model_dir}: served version {run_id}: {problem}")
+    estimator = artifacts.safe_load_model(find_model_file(model_dir))
+    features = tuple(metadata.get("feature_contract", {}).get("names", ()))
     if not features:
         count = int(getattr(estimator, "n_features_in_", 0))
         features = tuple(f"feature_{i}" for i in range(count))

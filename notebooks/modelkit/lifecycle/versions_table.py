@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import artifacts
-from .served_state import read_state, served_version
+from ..errors import ConfigError
+from .promotion import current_state, rollback_target
 
 
 def version_rows(root: Path, model: str) -> list[dict[str, Any]]:
     model_dir = artifacts.model_dir(root, model)
-    served, _ = served_version(model_dir)
-    stack = read_state(model_dir).stack
+    state = current_state(model_dir)
+    try:
+        rollback_to = state.stack[rollback_target(state, root, model)]
+    except ConfigError:
+        rollback_to = None
     rows = []
     for version in artifacts.iter_versions(root, model):
         meta = version.metadata
@@ -20,8 +24,8 @@ def version_rows(root: Path, model: str) -> list[dict[str, Any]]:
         rows.append({
             "run_id": version.run_id,
             "created_at": meta.get("created_at"),
-            "served": version.run_id == served,
-            "rollback_target": len(stack) > 1 and version.run_id == stack[-2],
+            "served": version.run_id == state.run_id,
+            "rollback_target": version.run_id == rollback_to,
             "gate": "accepted" if gate.get("accepted") else ("rejected" if gate else "not validated"),
             "data_source": meta.get("data_source"),
             "training_hours": meta.get("training_hours"),
