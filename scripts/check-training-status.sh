@@ -12,10 +12,11 @@ usage() {
 
 SELECTOR=model-name
 ROOT_OPTION=()
+MODEL_OPTION=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--namespace) NAMESPACE=${2:?"-n needs a namespace"}; shift 2 ;;
-    --model) check_model_name "${2:?"--model needs a name"}"; SELECTOR="model-name=$2"; shift 2 ;;
+    --model) check_model_name "${2:?"--model needs a name"}"; SELECTOR="model-name=$2"; MODEL_OPTION=(--model "$2"); shift 2 ;;
     --local) MODE=local; shift ;;
     --models-root) ROOT_OPTION=(--models-root "${2:?"--models-root needs a directory"}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$MODE" = local ]; then
-  exec "$(modelkit_python)" -m modelkit.lifecycle.training_status --local "${ROOT_OPTION[@]}"
+  exec "$(modelkit_python)" -m modelkit.lifecycle.training_status --local "${ROOT_OPTION[@]}" "${MODEL_OPTION[@]}"
 fi
 
 kube get cronjobs -l app.kubernetes.io/component=training-schedule \

@@ -90,6 +90,13 @@ def test_check_training_status_fails_when_the_latest_run_was_rejected(local_setu
     assert f"latest training run failed for: {DETECTOR}" in done.stderr and "rejected: threshold minEventRecall" in done.stdout
 
 
+def test_check_training_status_model_option_selects_one_model_locally(local_setup):
+    root, env = local_setup
+    done = script("check-training-status.sh", "--local", "--models-root", str(root), "--model", FORECASTER, env=env)
+    assert done.returncode == 0, done.stderr
+    assert FORECASTER in done.stdout and DETECTOR not in done.stdout
+
+
 def test_trigger_builds_a_pipelinerun_with_generate_name_label_and_params(local_setup):
     _, env = local_setup
     done = script("trigger-model-training.sh", DETECTOR, "24", "synthetic", "-n", "ml", "--dry-run",

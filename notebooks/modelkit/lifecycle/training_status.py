@@ -39,9 +39,10 @@ def pipelinerun_lines(document: dict[str, Any]) -> tuple[list[str], list[str]]:
     return lines, failed
 
 
-def local_lines(root: Path) -> tuple[list[str], list[str]]:
+def local_lines(root: Path, model: str | None = None) -> tuple[list[str], list[str]]:
+    """One line per model of the registry (or just `model`), and the models whose latest run failed."""
     lines, failed = [], []
-    for model in sorted(load_registry()):
+    for model in [model] if model else sorted(load_registry()):
         versions = list(artifacts.iter_versions(root, model))
         served, _ = served_version(artifacts.model_dir(root, model))
         if not versions:
@@ -61,9 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true")
     parser.add_argument("--models-root", type=Path)
+    parser.add_argument("--model", help="only this model (local mode; the cluster mode selects by label)")
     args = parser.parse_args()
     if args.local:
-        lines, failed = local_lines(args.models_root or models_root_from_env())
+        lines, failed = local_lines(args.models_root or models_root_from_env(), args.model)
     else:
         lines, failed = pipelinerun_lines(json.load(sys.stdin))
         lines = lines or ["no PipelineRuns labelled model-name found"]
