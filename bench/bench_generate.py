@@ -5,7 +5,9 @@ throwaway copy of the project. Prints the wall time of each phase (best of --rep
 and the growth ratios against the 10-model baseline: linear growth means the time per
 model stays flat, so "per-model ratio" should stay close to 1.
 
-    .venv/bin/python bench/bench_generate.py [--sizes 10 100 500] [--repeat 3]
+    .venv/bin/python bench/bench_generate.py [--sizes 10 100 500] [--repeat 3] [--quick]
+
+--quick (run by `make test`, so the bench cannot rot unseen): 2 and 10 models, once each.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 and 10 models, one run each (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeat = [2, 10], 1
     helm = helm_binary()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as folder:

@@ -1,12 +1,13 @@
 """Training cost of the two default models, and what running them as notebooks adds.
 
-    .venv/bin/python bench/bench_training.py [--hours 24 168 720] [--repeat 2]
+    .venv/bin/python bench/bench_training.py [--hours 24 168 720] [--repeat 2] [--quick]
 
 For each model and window: wall time and peak memory (max RSS) of one complete training
 run called directly from Python (load synthetic data, fit, evaluate, write the version),
 each in a fresh process. Then the same 24 h run through `modelkit run-notebook` (kernel,
 plots, HTML report). Ratios are against named baselines: the 24 h direct run for the
-window sweep, the direct call for the notebook overhead.
+window sweep, the direct call for the notebook overhead. --quick (run by `make test`):
+24 and 48 h, one run each, the notebook overhead of the anomaly detector only.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, nargs="+", default=[24, 168, 720])
     parser.add_argument("--repeat", type=int, default=2, help="runs per case; the fastest is reported")
+    parser.add_argument("--quick", action="store_true", help="24 and 48 h, one run each, one notebook (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.hours, args.repeat = [24, 48], 1
+    notebook_models = ["anomaly-detector"] if args.quick else list(MODELS)
     with tempfile.TemporaryDirectory() as root:
         print(f"{'model':<22}{'hours':>6}{'wall s':>9}{'peak MiB':>10}{'x 24 h wall':>13}")
         direct_24h = {}
@@ -81,7 +86,7 @@ def main() -> None:
                 print(f"{model:<22}{hours:>6}{wall:>9.1f}{peak:>10.0f}{wall / baseline:>13.2f}", flush=True)
         print(f"\nnotebook overhead at {args.hours[0]} h (baseline: the direct module call above)")
         print(f"{'model':<22}{'notebook s':>11}{'peak MiB':>10}{'x direct':>10}")
-        for model in MODELS:
+        for model in notebook_models:
             wall, peak = best([sys.executable, "-m", "modelkit.cli", "run-notebook"],
                               lambda n: run_env(model, args.hours[0], root, f"notebook-{n}"), args.repeat)
             print(f"{model:<22}{wall:>11.1f}{peak:>10.0f}{wall / direct_24h[model]:>10.2f}", flush=True)
