@@ -15,11 +15,9 @@ from typing import Any, Iterator
 import jsonschema
 import pytest
 import yaml
+from fixtures.project import CHART, PROJECT_ROOT, SHARED, copy_project, require_shared  # noqa: F401 (re-exported to the chart tests)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHART = PROJECT_ROOT / "charts" / "hub"
 OVERLAYS = sorted((PROJECT_ROOT / "values").glob("*.yaml"))
-SHARED = PROJECT_ROOT.parent / "shared"
 CRD_DIR = SHARED / "schemas" / "crds"
 GUIDE = SHARED / "seed" / "training-ml-models-with-tekton.md"
 NAMESPACE = "self-healing-platform"
@@ -94,9 +92,7 @@ def strict(schema: Any) -> Any:
 
 
 def require_crds() -> Path:
-    if not CRD_DIR.is_dir():
-        pytest.skip(f"CRD schemas not found at {CRD_DIR} (../shared is absent): Tekton/KServe/ArgoCD objects not validated")
-    return CRD_DIR
+    return require_shared(CRD_DIR, "Tekton/KServe/ArgoCD objects not validated against their CRD schemas")
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,14 +185,3 @@ def run_generator(project_root: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run([python(), "-m", "generator", "--project-root", str(project_root), *args],
                           capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
                           env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
-
-
-def copy_project(tmp_path: Path) -> Path:
-    """A throwaway project: the chart and empty stand-ins for the registry's notebooks."""
-    root = tmp_path / "project"
-    shutil.copytree(CHART, root / "charts" / "hub")
-    for entry in yaml.safe_load((CHART / "values.yaml").read_text())["models"]:
-        notebook = root / entry["notebook"]
-        notebook.parent.mkdir(parents=True, exist_ok=True)
-        notebook.write_text("{}")
-    return root

@@ -211,7 +211,3 @@ def test_a_third_model_adds_exactly_one_of_each_per_model_object(tmp_path):
     assert [m["name"] for m in registry["models"]] == [*MODELS, "disk-pressure"]
     # its override key is in the generated schema
     assert render(chart=chart, sets=["tekton.modelTraining.diskPressure.schedule=0 6 * * 0"])
-
-
-def test_every_overlay_is_rendered_by_the_tests():
-    assert OVERLAYS

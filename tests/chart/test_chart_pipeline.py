@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from chart_helpers import GUIDE, by_kind, crd_errors, find, render, tool
+from chart_helpers import GUIDE, by_kind, crd_errors, find, render, require_shared, tool
 from modelkit.pipeline_steps import FINALLY_STEP, PARAM_ENV, STEPS
 
 from generator.pipeline import CONTEXT_PARAMS, EXTRA_PARAMS, STEP_TIMEOUTS, TASK_PREFIX
@@ -143,9 +143,7 @@ GUIDE_RUNS = [
 
 def guide_pipelineruns():
     """The PipelineRuns of the guide's `oc create -f - <<EOF` blocks, read from the guide itself."""
-    if not GUIDE.is_file():
-        pytest.skip(f"{GUIDE} not found (../shared is absent): the embedded copies are checked instead")
-    text = GUIDE.read_text()
+    text = require_shared(GUIDE, "the guide's own PipelineRuns; the embedded copies are checked instead").read_text()
     runs = []
     for block in re.findall(r"^oc create -f - <<EOF\n(.*?)\n^EOF$", text, re.S | re.M):
         doc = yaml.safe_load(block)

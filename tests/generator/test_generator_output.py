@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from fixtures.project import copy_project
 from generator.build import GENERATED_DIR, HEADER, VALUES_SCHEMA, camel_key
 from generator.values_schema import registry_entry_schema
 from modelkit.registry import entry_schema
@@ -20,15 +21,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def generator(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "generator", "--project-root", str(root), *args],
                           capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
-
-
-def copy_project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT_ROOT / "charts" / "hub", root / "charts" / "hub")
-    for entry in yaml.safe_load((root / "charts/hub/values.yaml").read_text())["models"]:
-        (root / entry["notebook"]).parent.mkdir(parents=True, exist_ok=True)
-        (root / entry["notebook"]).write_text("{}")
-    return root
 
 
 def test_committed_generated_files_are_up_to_date():
