@@ -228,6 +228,8 @@ def test_training_pods_reach_only_what_the_pipeline_needs():
         assert not allowed(docs, task, "Egress", from_namespace("another-tenant"), 8080)
     assert allowed(docs, train, "Egress", from_namespace("openshift-monitoring", **{"app.kubernetes.io/name": "thanos-query"}), 9091)
     assert allowed(docs, smoke, "Egress", from_namespace(NAMESPACE, **{"serving.kserve.io/inferenceservice": "anomaly-detector"}), 8080)
+    # Serverless: `<isvc>-predictor.<ns>.svc` points at the local gateway (kserve constants.go LocalGatewayHost).
+    assert allowed(docs, smoke, "Egress", from_namespace("istio-system", istio="knative-local-gateway"), 8081)
     # Only fetch-source reaches git; the train step, which runs the notebook's code, reaches no outside address.
     assert allowed(docs, fetch, "Egress", Remote(ip="140.82.112.3"), 443)
     assert allowed(docs, fetch, "Egress", Remote(ip="140.82.112.3"), 22)
