@@ -4,7 +4,7 @@
 #                            binary shipped inside a PyPI wheel (see docs/ARCHITECTURE.md)
 #   .cache/bin/tekton-lint   npm's @ibm/tekton-lint, installed under .cache/npm
 #   .cache/bin/checkov       PyPI's checkov, in its own venv .cache/checkov (its exact pins
-#                            would fight kserve's in .venv)
+#                            would downgrade .venv's packaging and tabulate)
 # Idempotent: does nothing when the tools are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

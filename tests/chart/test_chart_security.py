@@ -41,7 +41,12 @@ def workloads(docs):
                 continue  # judged inside the InferenceServices that use it
             volumes = list((pod or {}).get("volumes", []))
             if doc["kind"] == "Task":
+                # Tekton merges the stepTemplate into every step (docs/tasks.md "Specifying a Step template").
                 volumes = list(doc["spec"].get("volumes", []))
+                template = doc["spec"].get("stepTemplate", {})
+                containers = [{**c, "volumeMounts": template.get("volumeMounts", []) + c.get("volumeMounts", []),
+                               "securityContext": c.get("securityContext") or template.get("securityContext", {})}
+                              for c in containers]
             if doc["kind"] == "InferenceService":
                 runtime = runtimes.get(doc["spec"]["predictor"]["model"].get("runtime"))
                 if runtime:
