@@ -56,8 +56,8 @@ def _image(description: str) -> dict[str, Any]:
     )
 
 
-def _names(description: str) -> dict[str, Any]:
-    return {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+def _names(description: str, min_items: int = 0) -> dict[str, Any]:
+    return {"type": "array", "minItems": min_items, "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
             "description": description}
 
 
@@ -78,9 +78,9 @@ def _network_policy() -> dict[str, Any]:
             "extraFrom": {"type": "array", "items": {"type": "object"}, "description": "more NetworkPolicyPeers"},
         }),
         "training": _obj({
-            "dns": _obj({"namespaces": _names("namespaces of the cluster DNS"), "ports": _ports()}, required=["namespaces", "ports"]),
+            "dns": _obj({"namespaces": _names("namespaces of the cluster DNS", 1), "ports": _ports()}, required=["namespaces", "ports"]),
             "apiServer": _obj({"cidrs": _cidrs(), "ports": _ports()}, required=["cidrs", "ports"]),
-            "prometheus": _obj({"namespaces": _names("namespaces of Prometheus/Thanos"), "ports": _ports()},
+            "prometheus": _obj({"namespaces": _names("namespaces of Prometheus/Thanos", 1), "ports": _ports()},
                                required=["namespaces", "ports"]),
             "servingNamespaces": _names("namespaces of the gateways in front of Serverless predictors"),
             "git": _obj({"cidrs": _cidrs(), "ports": _ports()}, required=["cidrs", "ports"]),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from chart_helpers import NAMESPACE, OVERLAYS, by_kind, find, render
+from chart_helpers import NAMESPACE, OVERLAYS, by_kind, find, helm, render, template_args
 
 PIPELINE = "model-training-pipeline"
 
@@ -272,3 +272,14 @@ def test_no_prometheus_url_means_no_prometheus_egress():
 
 def test_network_policies_can_be_turned_off():
     assert not by_kind(render(sets=["networkPolicy.enabled=false"]), "NetworkPolicy")
+
+
+@pytest.mark.parametrize("setting,where", [
+    ("networkPolicy.training.git.cidrs={github.com}", "/networkPolicy/training/git/cidrs/0"),
+    ("networkPolicy.training.apiServer.ports={0}", "/networkPolicy/training/apiServer/ports/0"),
+    ("networkPolicy.training.prometheus.namespaces=null", "/networkPolicy/training/prometheus"),
+    ("networkPolicy.predictors.fromNamespaces={Not_A_Namespace}", "/networkPolicy/predictors/fromNamespaces/0"),
+])
+def test_the_schema_refuses_bad_network_settings(setting, where):
+    result = helm(*template_args(sets=[setting]), check=False)
+    assert result.returncode != 0 and where in result.stderr, result.stderr
