@@ -38,7 +38,7 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None, descript
 
 # A tag as the OCI distribution spec defines it; "latest" is not pinned and is refused.
 TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
-DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+DIGEST_PATTERN = r"^(sha256:[a-f0-9]{64})?$"
 
 
 def _image(description: str) -> dict[str, Any]:
@@ -48,8 +48,8 @@ def _image(description: str) -> dict[str, Any]:
                            "description": "registry/path without tag or digest"},
             "tag": {"type": "string", "pattern": TAG_PATTERN, "not": {"const": "latest"},
                     "description": "a pinned tag; 'latest' is refused"},
-            "digest": {"anyOf": [{"const": ""}, {"type": "string", "pattern": DIGEST_PATTERN}],
-                       "description": "sha256:<64 hex>; when set the image is pulled as repository@digest"},
+            "digest": {"type": "string", "pattern": DIGEST_PATTERN,
+                       "description": "empty, or sha256:<64 hex>: then the image is pulled as repository@digest"},
         },
         required=["repository", "tag"],
         description=description,
