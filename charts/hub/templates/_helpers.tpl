@@ -54,6 +54,13 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* Names of the enabled models (after overrides), as JSON {"names": [...]}: their InferenceServices. */}}
+{{- define "hub.enabledModelNames" -}}
+{{- $names := list -}}
+{{- range (include "hub.effectiveModels" . | fromJson).models }}{{ if .enabled }}{{ $names = append $names .name }}{{ end }}{{ end -}}
+{{- dict "names" $names | toJson -}}
+{{- end -}}
+
 {{/*
 The effective registry entry of one model, as JSON ("{}" when .Values.models has no such
 model). Precedence, lowest first: the entry in `models:`, then `modelOverrides` (every
