@@ -8,7 +8,7 @@ export PATH="$PWD/.cache/bin:$PATH"
 for tool in helm checkov; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found; run \`make setup\` (or bash hack/install-tools.sh)" >&2; exit 1; }
 done
-out=${1:-$(mktemp -d)}
+if [ -n "${1:-}" ]; then out=$1; else out=$(mktemp -d); trap 'rm -rf -- "$out"' EXIT; fi
 mkdir -p "$out/manifests"
 digest="sha256:$(printf 'checkov' | sha256sum | cut -d' ' -f1)"
 sets=()
