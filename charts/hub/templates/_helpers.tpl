@@ -23,9 +23,17 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ include "hub.chart" .root }}
 {{- end -}}
 
-{{/* "repository:tag" of an image value; the schema refuses an empty or "latest" tag. */}}
+{{/*
+"repository@sha256:..." of an image value when its digest is set (the tag is then only a
+note for people), else "repository:tag". The schema refuses an empty or "latest" tag and a
+digest that is not sha256:<64 hex>.
+*/}}
 {{- define "hub.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
 {{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
 {{- end -}}
 
 {{/* OpenShift restricted-v2 / Pod Security "restricted": no fixed UIDs, so OpenShift assigns one. */}}
@@ -35,13 +43,22 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* Read-only root filesystem: a pod whose tools write scratch files mounts an emptyDir at /tmp. */}}
 {{- define "hub.containerSecurityContext" -}}
 runAsNonRoot: true
+readOnlyRootFilesystem: true
 allowPrivilegeEscalation: false
 capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Names of the enabled models (after overrides), as JSON {"names": [...]}: their InferenceServices. */}}
+{{- define "hub.enabledModelNames" -}}
+{{- $names := list -}}
+{{- range (include "hub.effectiveModels" . | fromJson).models }}{{ if .enabled }}{{ $names = append $names .name }}{{ end }}{{ end -}}
+{{- dict "names" $names | toJson -}}
 {{- end -}}
 
 {{/*
