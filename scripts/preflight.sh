@@ -20,7 +20,7 @@ ARGOCD_INSTANCE=openshift-gitops
 MIN_TEKTON=0.50          # Tekton Pipelines v1 API with taskRunTemplate; OpenShift Pipelines 1.12
 WARM_UP_HOURS=24         # features look back up to a day before the first training row
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
