@@ -203,7 +203,7 @@ def test_guide_pipelineruns_work_against_the_pipeline(index):
 
 
 def test_scheduled_pipelinerun_specs_validate_and_carry_the_model_label():
-    docs = render(sets=["tekton.modelTraining.predictiveAnalytics.gpu=true"])
+    docs = render(sets=["tekton.modelTraining.predictiveAnalytics.gpu=true", "storage.accessMode=ReadWriteMany"])
     declared = {p["name"] for p in pipeline(docs)["spec"]["params"]}
     for cm in by_kind(docs, "ConfigMap"):
         if not cm["metadata"]["name"].endswith("-training-run"):

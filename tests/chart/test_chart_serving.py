@@ -96,7 +96,12 @@ def test_serverless_predictors_use_nothing_knative_refuses_by_default(option):
     kubernetes.podspec-securitycontext, kubernetes.podspec-persistent-volume-claim and
     kubernetes.podspec-affinity are "disabled" by default (OpenShift AI's KnativeServing enables only
     affinity, nodeSelector, tolerations); emptyDir is allowed but not needed. The PVC named by
-    storageUri is mounted by KServe's pod webhook (storage_initializer_injector.go), past Knative."""
+    storageUri is mounted by KServe's pod webhook (storage_initializer_injector.go), past Knative.
+    The container-level restricted context stays: Knative accepts seccompProfile and
+    allowPrivilegeEscalation there since 1.8 (knative/serving PRs #13401, #13395)."""
+    for isvc in by_kind(render_option(option), "InferenceService"):
+        context = isvc["spec"]["predictor"]["model"]["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["seccompProfile"] == {"type": "RuntimeDefault"}
     for isvc in by_kind(render_option(option), "InferenceService"):
         predictor = isvc["spec"]["predictor"]
         where = isvc["metadata"]["name"]
