@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
 MODEL ?= anomaly-detector
 
-.PHONY: help setup system-packages tools generate check-generated lint checkov test demo train serve new-model image bench clean
+.PHONY: help setup system-packages tools generate check-generated lint checkov test demo train serve new-model image bench preflight clean
 
 help:
 	@echo "make demo        set up, train, validate, promote and serve the default models locally (synthetic data)"
@@ -24,6 +24,7 @@ help:
 	@echo "make new-model NAME=name   scaffold a registry entry and a notebook"
 	@echo "make image       build the workbench image (podman, buildah or docker)"
 	@echo "make bench       run the benchmarks in bench/"
+	@echo "make preflight   check the logged-in cluster has what the chart needs (PREFLIGHT_ARGS=--help)"
 
 setup: $(VENV)/.installed tools system-packages
 
@@ -76,6 +77,10 @@ image:
 
 bench: setup
 	bash bench/run-all.sh
+
+# Read-only checks of the cluster `oc`/`kubectl` is logged in to; options in PREFLIGHT_ARGS.
+preflight:
+	bash scripts/preflight.sh $(PREFLIGHT_ARGS)
 
 clean:
 	rm -rf .cache models build .pytest_cache

@@ -133,10 +133,11 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
             "images": _obj({
                 "workbench": _image("workbench image (notebooks/Containerfile): git, the project, modelkit, nbconvert"),
                 "cli": _image("image with kubectl (or oc) for the CronJobs, the first-training Job and the label step"),
+                "sklearnServer": _image("KServe's stock sklearn server (serving.runtime: sklearn); its scikit-learn must be the models' (1.5.2)"),
                 "servingRuntime": _image("the modelkit ServingRuntime image (serving.runtime: modelkit)"),
                 "waitForModel": _image("small image with a POSIX shell for the predictors' wait-for-model init container"),
                 "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-            }, required=["workbench", "cli", "servingRuntime", "waitForModel"]),
+            }, required=["workbench", "cli", "sklearnServer", "servingRuntime", "waitForModel"]),
             "serviceAccounts": _obj({
                 "training": {"type": "string", "minLength": 1},
                 "trigger": {"type": "string", "minLength": 1},
@@ -177,7 +178,10 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
             }),
             "serving": _obj({
                 "runtime": {"enum": ["sklearn", "modelkit"]},
-                "deploymentMode": {"enum": ["", "RawDeployment", "Serverless"]},
+                "existingRuntime": {"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", "maxLength": 63,
+                                    "description": "a (Cluster)ServingRuntime the cluster has for sklearn; empty: the chart renders one"},
+                "deploymentMode": {"enum": ["RawDeployment", "Serverless"],
+                                   "description": "rendered on every InferenceService (ArgoCD's health check reads it)"},
             }),
             "networkPolicy": _network_policy(),
             "troubleshooting": _obj({"enabled": _BOOL, "resources": _resources()}),

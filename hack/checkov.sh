@@ -12,7 +12,7 @@ if [ -n "${1:-}" ]; then out=$1; else out=$(mktemp -d); trap 'rm -rf -- "$out"' 
 mkdir -p "$out/manifests"
 digest="sha256:$(printf 'checkov' | sha256sum | cut -d' ' -f1)"
 sets=()
-for image in workbench cli servingRuntime waitForModel; do sets+=(--set "images.$image.digest=$digest"); done
+for image in workbench cli sklearnServer servingRuntime waitForModel; do sets+=(--set "images.$image.digest=$digest"); done
 for overlay in "" values/*.yaml; do
   args=(--namespace self-healing-platform "${sets[@]}")
   [ -n "$overlay" ] && args+=(-f "$overlay")

@@ -169,7 +169,9 @@ def pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any] | None,
         yield where, spec, spec.get("initContainers", []) + spec["containers"]
     elif kind == "InferenceService":
         predictor = doc["spec"]["predictor"]
-        yield where, predictor, predictor.get("initContainers", []) + [predictor["model"]]
+        # Serverless: Knative owns the pod-level context (kubernetes.podspec-securitycontext is off by default).
+        serverless = doc["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode") == "Serverless"
+        yield where, None if serverless else predictor, predictor.get("initContainers", []) + [predictor["model"]]
     elif kind == "ServingRuntime":
         yield where, None, doc["spec"]["containers"]
     elif kind == "Task":

@@ -17,6 +17,11 @@ def run_spec(docs, model):
     return yaml.safe_load(find(docs, "ConfigMap", f"{model}-training-run")["data"]["pipelinerun.yaml"])
 
 
+def first_training_sources(job):
+    [volume] = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "pipelineruns"]
+    return volume["projected"]["sources"]
+
+
 def params(run):
     return {p["name"]: p["value"] for p in run["spec"]["params"]}
 
@@ -54,7 +59,7 @@ def test_inferenceservices_serve_the_pvc_model_with_stock_sklearn():
         predictor = isvc["spec"]["predictor"]
         assert predictor["model"]["modelFormat"] == {"name": "sklearn"}
         assert predictor["model"]["storageUri"] == f"pvc://model-storage-pvc/{model}/"
-        assert "runtime" not in predictor["model"]
+        assert predictor["model"]["runtime"] == "kserve-sklearnserver"
         [wait] = predictor["initContainers"]
         assert {"name": "MODEL_FILE", "value": f"/mnt/models/{model}/model.pkl"} in wait["env"]
         assert "annotations" not in predictor  # the served-version annotation belongs to `modelkit promote`
@@ -71,13 +76,13 @@ def test_modelkit_serving_runtime_is_a_value():
     assert container["image"] == "quay.io/self-healing-platform/modelkit-serving:0.1.0"
     for model in MODELS:
         assert find(docs, "InferenceService", model)["spec"]["predictor"]["model"]["runtime"] == "modelkit-sklearn"
-    assert not by_kind(render(), "ServingRuntime")
+    assert [r["metadata"]["name"] for r in by_kind(render(), "ServingRuntime")] == ["kserve-sklearnserver"]
 
 
 def test_first_training_job_covers_enabled_models():
     docs = render(sets=["tekton.modelTraining.predictiveAnalytics.enabled=false"])
     job = find(docs, "Job", "model-first-training")
-    sources = job["spec"]["template"]["spec"]["volumes"][1]["projected"]["sources"]
+    sources = first_training_sources(job)
     assert [s["configMap"]["name"] for s in sources] == ["anomaly-detector-training-run"]
     script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert 'kubectl create -f "$spec"' in script and "apply" not in script
@@ -205,7 +210,7 @@ def test_a_third_model_adds_exactly_one_of_each_per_model_object(tmp_path):
         "pvc://model-storage-pvc/disk-pressure/"
     run = run_spec(docs, "disk-pressure")
     assert params(run)["notebook-path"] == "notebooks/disk-pressure.ipynb"
-    sources = find(docs, "Job", "model-first-training")["spec"]["template"]["spec"]["volumes"][1]["projected"]["sources"]
+    sources = first_training_sources(find(docs, "Job", "model-first-training"))
     assert len(sources) == 3
     registry = yaml.safe_load(find(docs, "ConfigMap", "model-registry")["data"]["registry.json"])
     assert [m["name"] for m in registry["models"]] == [*MODELS, "disk-pressure"]

@@ -64,7 +64,7 @@ def test_pipeline_matches_pipeline_steps_definition():
 
 
 def test_no_param_is_pasted_into_a_script():
-    for task in by_kind(render(sets=["training.runner=notebookValidationJob"]), "Task") + by_kind(render(), "Task"):
+    for task in by_kind(render(sets=["training.runner=notebookValidationJob", "storage.accessMode=ReadWriteMany"]), "Task") + by_kind(render(), "Task"):
         for step in task["spec"]["steps"]:
             assert "$(params." not in step["script"] and "$(context." not in step["script"], task["metadata"]["name"]
             assert "$(tasks." not in step["script"]
@@ -104,7 +104,7 @@ def test_effective_registry_validates_with_modelkit(tmp_path):
 def test_nvj_runner_builds_a_notebook_validation_job():
     import json
 
-    docs = render(sets=["training.runner=notebookValidationJob"])
+    docs = render(sets=["training.runner=notebookValidationJob", "storage.accessMode=ReadWriteMany"])
     job = json.loads(find(docs, "ConfigMap", "model-training-nvj-template")["data"]["job.json"])
     assert job["apiVersion"] == "mlops.mlops.dev/v1alpha1" and job["kind"] == "NotebookValidationJob"
     # Field names of the operator's CRD (config/crd/bases/mlops.mlops.dev_notebookvalidationjobs.yaml).
@@ -201,7 +201,7 @@ def test_guide_pipelineruns_work_against_the_pipeline(index):
 
 
 def test_scheduled_pipelinerun_specs_validate_and_carry_the_model_label():
-    docs = render(sets=["tekton.modelTraining.predictiveAnalytics.gpu=true"])
+    docs = render(sets=["tekton.modelTraining.predictiveAnalytics.gpu=true", "storage.accessMode=ReadWriteMany"])
     declared = {p["name"] for p in pipeline(docs)["spec"]["params"]}
     for cm in by_kind(docs, "ConfigMap"):
         if not cm["metadata"]["name"].endswith("-training-run"):
@@ -242,7 +242,7 @@ def tekton_lint(docs, tmp_path):
         raise AssertionError(f"tekton-lint printed no JSON (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
-@pytest.mark.parametrize("sets", [[], ["training.runner=notebookValidationJob"]])
+@pytest.mark.parametrize("sets", [[], ["training.runner=notebookValidationJob", "storage.accessMode=ReadWriteMany"]])
 def test_tekton_lint_finds_no_problem(sets, tmp_path):
     docs = [d for d in render(sets=sets) if d["apiVersion"].startswith("tekton.dev")]
     assert len(docs) == len(STEPS) + 2  # Tasks + finally Task + Pipeline

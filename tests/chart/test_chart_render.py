@@ -11,9 +11,11 @@ VARIANTS = {
     "defaults": {"values": [], "sets": []},
     **{f"values/{p.name}": {"values": [p], "sets": []} for p in OVERLAYS},
     "modelkit-runtime+nvj+gpu": {"values": [], "sets": [
-        "serving.runtime=modelkit", "training.runner=notebookValidationJob",
+        "serving.runtime=modelkit", "training.runner=notebookValidationJob", "storage.accessMode=ReadWriteMany",
         "tekton.modelTraining.anomalyDetector.gpu=true", "prometheus.tokenSecret.name=thanos-token",
         "serving.deploymentMode=RawDeployment"]},
+    "serverless+rwx": {"values": [], "sets": ["serving.deploymentMode=Serverless", "storage.accessMode=ReadWriteMany"]},
+    "existing-runtime": {"values": [], "sets": ["serving.existingRuntime=kserve-sklearnserver"]},
 }
 
 
@@ -155,7 +157,7 @@ def granted(docs):
 
 @pytest.mark.parametrize("runner,expected", [("inline", EXPECTED_RULES), ("notebookValidationJob", EXPECTED_RULES | NVJ_RULES)])
 def test_rbac_grants_exactly_what_is_used(runner, expected):
-    docs = render(sets=[f"training.runner={runner}"])
+    docs = render(sets=[f"training.runner={runner}", "storage.accessMode=ReadWriteMany"])
     assert granted(docs) == expected
     assert not by_kind(docs, "ClusterRole")
     bindings = {b["metadata"]["name"]: b for b in by_kind(docs, "RoleBinding")}
@@ -174,19 +176,6 @@ def test_service_accounts_match_what_pods_use():
     assert trigger == {"model-training-trigger"}
     assert find(docs, "Job", "model-first-training")["spec"]["template"]["spec"]["serviceAccountName"] == "model-training-trigger"
     assert {sa["metadata"]["name"] for sa in by_kind(docs, "ServiceAccount")} == {"self-healing-workbench", "model-training-trigger"}
-
-
-def test_sync_waves_order_storage_rbac_tekton_serving_cronjobs():
-    docs = render()
-    wave = {(d["kind"], d["metadata"]["name"]): int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
-            for d in docs if "argocd.argoproj.io/sync-wave" in d["metadata"].get("annotations", {})}
-    storage_rbac = max(v for (k, _), v in wave.items() if k in ("PersistentVolumeClaim", "Role", "RoleBinding", "ServiceAccount"))
-    tekton = {v for (k, _), v in wave.items() if k in ("Pipeline", "Task")}
-    isvc = {v for (k, _), v in wave.items() if k == "InferenceService"}
-    cron = {v for (k, _), v in wave.items() if k == "CronJob"}
-    assert storage_rbac < min(tekton) <= max(tekton) < min(isvc) <= max(isvc) < min(cron)
-    hook = find(docs, "Job", "model-first-training")["metadata"]["annotations"]
-    assert hook["argocd.argoproj.io/hook"] == "PostSync" and "post-install" in hook["helm.sh/hook"]
 
 
 def test_standard_labels_and_names():

@@ -182,3 +182,76 @@ podTemplate:
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/*
+ArgoCD sync waves of the objects that depend on a first model (see docs/ARCHITECTURE.md
+"What a cluster needs"). A model's `syncWave` orders its run spec and CronJob; the
+first-training Sync hook comes after every enabled model's run spec, and the
+InferenceServices and Services come last. ArgoCD waits for each wave to be Healthy before
+the next, but not for the last wave of the last phase (gitops-engine sync_context.go),
+so predictors that wait for their first model never hold the sync.
+*/}}
+{{- define "hub.waves.firstTraining" -}}
+{{- $max := 0 -}}
+{{- range (include "hub.effectiveModels" . | fromJson).models -}}
+{{- if .enabled }}{{ $max = max $max (int (.syncWave | default "2")) }}{{ end -}}
+{{- end -}}
+{{- add1 $max -}}
+{{- end -}}
+
+{{- define "hub.waves.serving" -}}
+{{- add1 (include "hub.waves.firstTraining" .) -}}
+{{- end -}}
+
+{{/*
+The PVC's wave is its first consumer's: ArgoCD reports a Pending claim as Progressing
+(gitops-engine health_pvc.go), and on a WaitForFirstConsumer class (gp3-csi, thin-csi, ...)
+a claim stays Pending until a pod uses it, so a claim in an earlier wave would hold the sync.
+*/}}
+{{- define "hub.waves.storage" -}}
+{{- if .Values.troubleshooting.enabled -}}1
+{{- else if .Values.training.firstRun.enabled -}}{{ include "hub.waves.firstTraining" . }}
+{{- else -}}{{ include "hub.waves.serving" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+storage.accessMode=ReadWriteOnce: every pod that mounts model-storage-pvc must run on the
+node of the storage anchor (the troubleshooting Deployment), because an RWO volume attaches
+to one node at a time. Renders an `affinity:` block, or nothing for ReadWriteMany.
+*/}}
+{{- define "hub.storage.anchorLabels" -}}
+{{ include "hub.selectorLabels" (dict "root" . "component" "troubleshooting") }}
+{{- end -}}
+
+{{- define "hub.storage.affinity" -}}
+{{- if eq .Values.storage.accessMode "ReadWriteOnce" -}}
+affinity:
+  podAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "hub.storage.anchorLabels" . | nindent 12 }}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServingRuntime the InferenceServices name in predictor.model.runtime. */}}
+{{- define "hub.serving.runtimeName" -}}
+{{- if .Values.serving.existingRuntime -}}{{ .Values.serving.existingRuntime }}
+{{- else if eq .Values.serving.runtime "modelkit" -}}modelkit-sklearn
+{{- else -}}kserve-sklearnserver
+{{- end -}}
+{{- end -}}
+
+{{/* A writable /tmp for containers under readOnlyRootFilesystem: the volume, then the mount. */}}
+{{- define "hub.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "hub.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
