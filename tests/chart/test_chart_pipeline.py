@@ -456,6 +456,14 @@ def test_every_kubectl_and_task_container_has_a_writable_home_in_tmp(sets):
         assert {"name": tmp["name"], "emptyDir": {}} in pod["volumes"], where
 
 
+@pytest.mark.parametrize("sets", [[], NVJ])
+def test_each_task_declares_exactly_the_volumes_its_steps_mount(sets):
+    for task in by_kind(render(sets=sets), "Task"):
+        declared = {v["name"] for v in task["spec"]["volumes"]}
+        mounted = {m["name"] for s in task["spec"]["steps"] for m in s.get("volumeMounts", [])}
+        assert declared == mounted, task["metadata"]["name"]
+
+
 # --- tekton-lint -----------------------------------------------------------------
 
 def tekton_lint(docs, tmp_path):
