@@ -141,10 +141,6 @@ FINALLY_TIMEOUT = "10m"
 DEFAULT_RUN_TIMEOUT = "1h"  # Tekton's default-timeout-minutes
 
 
-def step_names() -> list[str]:
-    return [step.name for step in STEPS]
-
-
 def pipeline_params() -> list[dict[str, str | None]]:
     return [
         {"name": name, "env": env, "description": PARAM_DESCRIPTIONS[name], "default": PARAM_DEFAULTS.get(name)}
