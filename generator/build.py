@@ -14,10 +14,10 @@ from typing import Any
 
 import jinja2
 
+from modelkit import pipeline_steps
 from modelkit.errors import ConfigError
 from modelkit.registry import load_entries
 
-from . import pipeline
 from .values_schema import values_schema
 
 CHART = Path("charts/hub")
@@ -58,6 +58,12 @@ def load_models(project_root: Path) -> list[dict[str, Any]]:
                 f"{VALUES}: models[{index}] ({entry['name']!r}) field `notebook`: {entry['notebook']!r} does not exist; "
                 "add the notebook (make new-model scaffolds one) or fix the path, relative to the project root"
             )
+    for index, entry in enumerate(entries):
+        if entry.get("gpu"):
+            raise ConfigError(
+                f"{VALUES}: models[{index}] ({entry['name']!r}) field `gpu`: true is refused: no model kind uses a GPU "
+                "(scikit-learn trains on CPU and the workbench image has no CUDA); set gpu: false"
+            )
     keys: dict[str, str] = {}
     for index, entry in enumerate(entries):
         key = camel_key(entry["name"])
@@ -76,10 +82,10 @@ def build(project_root: Path) -> dict[Path, str]:
     context = {
         "header": HEADER,
         "models": models,
-        "steps": pipeline.tekton_steps(),
-        "finally_step": pipeline.finally_step(),
-        "params": pipeline.pipeline_params(),
-        "p": pipeline,
+        "steps": list(pipeline_steps.STEPS),
+        "finally_step": pipeline_steps.FINALLY_STEP,
+        "params": pipeline_steps.pipeline_params(),
+        "p": pipeline_steps,
     }
     files: dict[Path, str] = {
         GENERATED_DIR / "_models.tpl": _ENV.get_template("_models.tpl.j2").render(context),

@@ -24,7 +24,6 @@ CRON_PATTERN = r"^\s*[0-9*,/-]+(\s+[0-9*,/-]+){4}\s*$"
 
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
-_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
 def _obj(properties: dict[str, Any], required: list[str] | None = None, description: str | None = None) -> dict[str, Any]:
@@ -108,11 +107,6 @@ def override_schema(description: str) -> dict[str, Any]:
 
 def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
     """The whole values.schema.json; `model_keys` maps model name -> camelCase key."""
-    toleration = _obj({
-        "key": _STR, "operator": {"enum": ["Exists", "Equal"]}, "value": _STR,
-        "effect": {"enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
-        "tolerationSeconds": {"type": "integer"},
-    })
     env_var = {"type": "object", "required": ["name"], "properties": {"name": _STR}}
     per_model = {
         key: override_schema(f"overrides for model {name!r}, applied on top of its registry entry and modelOverrides")
@@ -126,7 +120,7 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {
             "global": {"type": "object", "properties": {"git": _obj({
-                "repoURL": {"type": "string", "minLength": 1},
+                "repoURL": {"type": "string"},
                 "revision": {"type": "string", "minLength": 1},
             }, required=["repoURL", "revision"])}},
             "main": _obj({"namespace": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}}),
@@ -160,12 +154,6 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
             "training": _obj({
                 "runner": {"enum": ["inline", "notebookValidationJob"]},
                 "resources": _resources(),
-                "gpu": _obj({
-                    "resourceName": {"type": "string", "minLength": 1},
-                    "count": {"type": "integer", "minimum": 1},
-                    "nodeSelector": _STR_MAP,
-                    "tolerations": {"type": "array", "items": toleration},
-                }),
                 "gitAllowedProtocols": {"type": "string", "pattern": "^[a-z0-9+]+(:[a-z0-9+]+)*$"},
                 "extraEnv": {"type": "array", "items": env_var},
                 "firstRun": _obj({"enabled": _BOOL}),

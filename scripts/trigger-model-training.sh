@@ -14,6 +14,9 @@ usage: $(basename "$0") MODEL [HOURS] [DATA_SOURCE] [-n NAMESPACE] [--follow] [-
                         [--dry-run] [--local [--models-root DIR]]
   HOURS         hours of history, a whole number > 0 (default: the registry entry's trainingHours)
   DATA_SOURCE   synthetic | prometheus | hybrid (default: the registry entry's dataSource)
+  --git-url URL, --git-ref REF   train the notebooks of URL at REF (a tag or full commit id pins them;
+                default: the chart's global.git, and when that is empty the notebooks baked into the image)
+The PipelineRun's timeouts keep 10 min of the registry entry's timeout for the report step.
 USAGE
 }
 

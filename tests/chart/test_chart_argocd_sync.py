@@ -23,7 +23,7 @@ VARIANTS = {
     "serverless": ([], ["serving.deploymentMode=Serverless", RWX]),
     "rwx": ([], [RWX]),
     "rwx, no troubleshooting": ([], [RWX, "troubleshooting.enabled=false"]),
-    "nvj runner + gpu": ([], [RWX, "training.runner=notebookValidationJob", "tekton.modelTraining.anomalyDetector.gpu=true"]),
+    "nvj runner": ([], [RWX, "training.runner=notebookValidationJob", "global.git.repoURL=https://example.invalid/fork.git"]),
     "a model in a later wave": ([{"tekton": {"modelTraining": {"predictiveAnalytics": {"syncWave": "7"}}}}], []),
     "one model disabled": ([], ["tekton.modelTraining.anomalyDetector.enabled=false"]),
 }

@@ -31,7 +31,7 @@ HOSTILE = [
 STUB = """#!/usr/bin/env python3
 import json, os, sys
 with open(os.environ["STUB_LOG"], "a") as log:
-    log.write(json.dumps({"argv": sys.argv, "env": dict(os.environ)}) + "\\n")
+    log.write(json.dumps({"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd()}) + "\\n")
 """
 
 
@@ -73,6 +73,20 @@ def benign_params(tmp_path):
             "tasks-status": "Succeeded"}
 
 
+# Steps that only move, make or remove folders of the run (no modelkit or kubectl call).
+FILE_STEPS = ("publish", "make-run-dir", "remove-run-dir")
+
+
+def local_paths(step, params, tmp_path):
+    """The step's fixed paths (derived from run-id, the PipelineRun's name, not user input), pointed here."""
+    env = step_env(step, params)
+    paths = {"SOURCE_DIR": tmp_path / "src", "BAKED_SOURCE_DIR": tmp_path / "baked", "RUN_DIR": tmp_path / "run",
+             "MODELS_ROOT": tmp_path / "models"}
+    for path in paths.values():
+        path.mkdir(exist_ok=True)
+    return {name: str(path) for name, path in paths.items() if name in env}
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_modelkit_steps_receive_hostile_values_as_data(hostile, tmp_path):
     canary = tmp_path / "pwned"
@@ -85,11 +99,14 @@ def test_modelkit_steps_receive_hostile_values_as_data(hostile, tmp_path):
             user_params = [p["name"] for p in task["spec"]["params"] if p["name"] not in ("run-id", "namespace")]
             params = benign_params(tmp_path)
             params.update({p: value for p in user_params})
-            # SOURCE_DIR is derived from run-id (the PipelineRun's name, not user input): point it here.
-            extra = {"SOURCE_DIR": str(tmp_path / "src")} if "SOURCE_DIR" in step_env(step, params) else {}
-            (tmp_path / "src").mkdir(exist_ok=True)
+            extra = local_paths(step, params, tmp_path)
             result, calls = run_step(step, params, tmp_path, extra)
             assert not canary.exists(), f"{name}/{step['name']}: {value!r} ran as code"
+            if step["name"] in FILE_STEPS:
+                if step["name"] == "publish":  # the model name becomes a path: refused before any is built
+                    assert result.returncode == 2 and "is not a DNS-1123 label" in result.stderr, result.stderr
+                assert calls == [] and not list((tmp_path / "models").iterdir()), (name, step["name"])
+                continue
             assert result.returncode == 0, (name, step["name"], result.stderr)
             assert len(calls) == 1, (name, step["name"], calls)
             call = calls[0]
@@ -104,6 +121,81 @@ def test_modelkit_steps_receive_hostile_values_as_data(hostile, tmp_path):
                 assert value not in call["argv"], (name, step["name"], call["argv"])
             checked += 1
     assert checked >= 7
+
+
+def train_task_step(name, model="anomaly-detector"):
+    return next(s for s in tasks()[f"model-training-train-{model}"]["spec"]["steps"] if s["name"] == name)
+
+
+def test_without_git_url_the_notebook_runs_in_the_baked_tree(tmp_path):
+    params = benign_params(tmp_path) | {"git-url": ""}
+    step = train_task_step("run")
+    extra = local_paths(step, params, tmp_path)
+    result, [call] = run_step(step, params, tmp_path, extra)
+    assert result.returncode == 0, result.stderr
+    assert call["cwd"] == extra["BAKED_SOURCE_DIR"] and call["argv"][1:] == ["run-notebook"]
+    assert call["env"]["GIT_REF"] == "image quay.io/self-healing-platform/model-workbench:0.1.0"
+    params["git-url"] = "https://example.invalid/fork.git"
+    result, [call] = run_step(step, params, tmp_path, extra)
+    assert call["cwd"] == extra["SOURCE_DIR"] and call["env"]["GIT_REF"] == "main"
+
+
+def staged_version(run_dir, model="anomaly-detector", run_id="train-anomaly-detector-abcde"):
+    staged = run_dir / "models" / model / "versions" / run_id
+    staged.mkdir(parents=True)
+    (staged / "model.pkl").write_bytes(b"model")
+    (staged / "metadata.json").write_text("{}")
+    return staged
+
+
+def publish(tmp_path):
+    step = train_task_step("publish")
+    params = benign_params(tmp_path)
+    return run_step(step, params, tmp_path, local_paths(step, params, tmp_path))[0]
+
+
+def test_publish_moves_the_notebooks_version_into_the_models_root(tmp_path):
+    staged_version(tmp_path / "run")
+    result = publish(tmp_path)
+    assert result.returncode == 0, result.stderr
+    version = tmp_path / "models" / "anomaly-detector" / "versions" / "train-anomaly-detector-abcde"
+    assert (version / "model.pkl").read_bytes() == b"model"
+    assert not (tmp_path / "run" / "models" / "anomaly-detector" / "versions" / "train-anomaly-detector-abcde").exists()
+
+
+def test_publish_refuses_links_the_notebook_left_in_its_folder(tmp_path):
+    served = tmp_path / "models" / "anomaly-detector" / "model.pkl"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(b"served")
+    staged = staged_version(tmp_path / "run")
+    (staged / "model.pkl").unlink()
+    (staged / "model.pkl").symlink_to(served)  # would make the gate and promote work on the served file
+    result = publish(tmp_path)
+    assert result.returncode == 1 and "is neither a file nor a directory" in result.stderr
+    assert not (tmp_path / "models" / "anomaly-detector" / "versions").exists()
+
+
+def test_publish_refuses_a_run_whose_notebook_wrote_no_version(tmp_path):
+    result = publish(tmp_path)
+    assert result.returncode == 1 and "the notebook published no modelkit version" in result.stderr
+
+
+def test_publish_never_replaces_an_existing_version(tmp_path):
+    staged_version(tmp_path / "run")
+    target = tmp_path / "models" / "anomaly-detector" / "versions" / "train-anomaly-detector-abcde"
+    target.mkdir(parents=True)
+    (target / "model.pkl").write_bytes(b"judged")
+    result = publish(tmp_path)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert (target / "model.pkl").read_bytes() == b"judged"
+
+
+def test_report_removes_the_run_folder(tmp_path):
+    step = next(s for s in tasks()["model-training-report"]["spec"]["steps"] if s["name"] == "remove-run-dir")
+    staged_version(tmp_path / "run")
+    (tmp_path / "run" / "source").mkdir()
+    result, _ = run_step(step, benign_params(tmp_path), tmp_path, local_paths(step, benign_params(tmp_path), tmp_path))
+    assert result.returncode == 0 and not (tmp_path / "run").exists()
 
 
 def make_repo(tmp_path):

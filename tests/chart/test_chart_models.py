@@ -17,11 +17,6 @@ def run_spec(docs, model):
     return yaml.safe_load(find(docs, "ConfigMap", f"{model}-training-run")["data"]["pipelinerun.yaml"])
 
 
-def first_training_sources(job):
-    [volume] = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "pipelineruns"]
-    return volume["projected"]["sources"]
-
-
 def params(run):
     return {p["name"]: p["value"] for p in run["spec"]["params"]}
 
@@ -39,7 +34,7 @@ def test_cronjobs_create_pipelineruns_safely():
         [container] = pod["containers"]
         assert container["command"] == ["kubectl", "create", "-f", "/etc/model-training/pipelinerun.yaml"]
         assert "apply" not in container["command"]
-        [volume] = pod["volumes"]
+        [volume] = [v for v in pod["volumes"] if v["name"] == "pipelinerun"]
         assert volume["configMap"]["name"] == f"{model}-training-run"
         run = run_spec(docs, model)
         assert run["metadata"]["generateName"] == f"train-{model}-"
@@ -79,10 +74,14 @@ def test_modelkit_serving_runtime_is_a_value():
     assert [r["metadata"]["name"] for r in by_kind(render(), "ServingRuntime")] == ["kserve-sklearnserver"]
 
 
+def volume(job, name):
+    return next(v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == name)
+
+
 def test_first_training_job_covers_enabled_models():
     docs = render(sets=["tekton.modelTraining.predictiveAnalytics.enabled=false"])
     job = find(docs, "Job", "model-first-training")
-    sources = first_training_sources(job)
+    sources = volume(job, "pipelineruns")["projected"]["sources"]
     assert [s["configMap"]["name"] for s in sources] == ["anomaly-detector-training-run"]
     script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert 'kubectl create -f "$spec"' in script and "apply" not in script
@@ -202,7 +201,9 @@ def test_a_third_model_adds_exactly_one_of_each_per_model_object(tmp_path):
     assert (chart / "templates" / "generated" / "model-disk-pressure.yaml").is_file()
     docs = render(chart=chart)
     after = collections.Counter(d["kind"] for d in docs)
-    assert after - before == collections.Counter({"CronJob": 1, "InferenceService": 1, "Service": 1, "ConfigMap": 1})
+    # ... and its own train Task (train-<model>, with its resources) in the Pipeline.
+    assert after - before == collections.Counter({"CronJob": 1, "InferenceService": 1, "Service": 1, "ConfigMap": 1,
+                                                  "Task": 1})
     assert before - after == collections.Counter()
     cron = find(docs, "CronJob", "weekly-disk-pressure-training")
     assert cron["spec"]["schedule"] == "0 4 * * 0"
@@ -210,7 +211,7 @@ def test_a_third_model_adds_exactly_one_of_each_per_model_object(tmp_path):
         "pvc://model-storage-pvc/disk-pressure/"
     run = run_spec(docs, "disk-pressure")
     assert params(run)["notebook-path"] == "notebooks/disk-pressure.ipynb"
-    sources = first_training_sources(find(docs, "Job", "model-first-training"))
+    sources = volume(find(docs, "Job", "model-first-training"), "pipelineruns")["projected"]["sources"]
     assert len(sources) == 3
     registry = yaml.safe_load(find(docs, "ConfigMap", "model-registry")["data"]["registry.json"])
     assert [m["name"] for m in registry["models"]] == [*MODELS, "disk-pressure"]

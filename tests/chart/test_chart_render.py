@@ -10,9 +10,9 @@ from chart_helpers import (CHART, NAMESPACE, OVERLAYS, PROJECT_ROOT, by_kind, co
 VARIANTS = {
     "defaults": {"values": [], "sets": []},
     **{f"values/{p.name}": {"values": [p], "sets": []} for p in OVERLAYS},
-    "modelkit-runtime+nvj+gpu": {"values": [], "sets": [
+    "modelkit-runtime+nvj+git": {"values": [], "sets": [
         "serving.runtime=modelkit", "training.runner=notebookValidationJob", "storage.accessMode=ReadWriteMany",
-        "tekton.modelTraining.anomalyDetector.gpu=true", "prometheus.tokenSecret.name=thanos-token",
+        "global.git.repoURL=https://example.invalid/fork.git", "prometheus.tokenSecret.name=thanos-token",
         "serving.deploymentMode=RawDeployment"]},
     "serverless+rwx": {"values": [], "sets": ["serving.deploymentMode=Serverless", "storage.accessMode=ReadWriteMany"]},
     "existing-runtime": {"values": [], "sets": ["serving.existingRuntime=kserve-sklearnserver"]},
@@ -120,7 +120,7 @@ def test_scheduled_runs_ask_for_a_restricted_pod():
 
 
 def test_pod_spec_check_sees_every_workload():
-    kinds = {doc["kind"] for doc in render(**VARIANTS["modelkit-runtime+nvj+gpu"]) if list(pod_specs(doc))}
+    kinds = {doc["kind"] for doc in render(**VARIANTS["modelkit-runtime+nvj+git"]) if list(pod_specs(doc))}
     assert kinds == {"CronJob", "Deployment", "Job", "InferenceService", "ServingRuntime", "Task"}
 
 
@@ -157,7 +157,8 @@ def granted(docs):
 
 @pytest.mark.parametrize("runner,expected", [("inline", EXPECTED_RULES), ("notebookValidationJob", EXPECTED_RULES | NVJ_RULES)])
 def test_rbac_grants_exactly_what_is_used(runner, expected):
-    docs = render(sets=[f"training.runner={runner}", "storage.accessMode=ReadWriteMany"])
+    docs = render(sets=[f"training.runner={runner}", "global.git.repoURL=https://example.invalid/fork.git",
+                         "storage.accessMode=ReadWriteMany"])
     assert granted(docs) == expected
     assert not by_kind(docs, "ClusterRole")
     bindings = {b["metadata"]["name"]: b for b in by_kind(docs, "RoleBinding")}

@@ -13,7 +13,8 @@ VARIANTS = {
     "defaults": {"values": [], "sets": []},
     **{f"values/{p.name}": {"values": [p], "sets": []} for p in OVERLAYS},
     "modelkit-runtime+nvj": {"values": [], "sets": ["serving.runtime=modelkit", "training.runner=notebookValidationJob",
-                                                  "storage.accessMode=ReadWriteMany"]},
+                                                  "storage.accessMode=ReadWriteMany",
+                                                  "global.git.repoURL=https://example.invalid/fork.git"]},
 }
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGES = ("workbench", "cli", "sklearnServer", "servingRuntime", "waitForModel")
@@ -87,16 +88,7 @@ def test_every_container_has_a_read_only_root_filesystem(variant):
     assert not problems, "\n".join(problems)
 
 
-# Templates owned by other branches, which add their /tmp emptyDirs there (strict: the mark must
-# go when they do). Task: generated/training-pipeline.yaml; CronJob, InferenceService:
-# generated/model-*.yaml; Job: first-training-job.yaml.
-AWAITING_TMP = {"Task", "CronJob", "InferenceService"}
-
-
-@pytest.mark.parametrize("kind", [
-    "Deployment", "NotebookValidationJob",
-    *(pytest.param(k, marks=pytest.mark.xfail(strict=True, reason="template owned by another branch: /tmp emptyDir pending"))
-      for k in sorted(AWAITING_TMP))])
+@pytest.mark.parametrize("kind", ["Deployment", "NotebookValidationJob", "Task", "CronJob", "Job", "InferenceService"])
 def test_every_container_can_write_tmp(kind):
     """With a read-only root, tools that write scratch files (git, kubectl's cache, Python's
     tempfile, joblib) need an emptyDir at /tmp."""

@@ -219,7 +219,7 @@ def test_troubleshooting_pod_accepts_no_connection():
 def test_training_pods_reach_only_what_the_pipeline_needs():
     docs = render()
     pods = rendered_pods(docs)
-    train, fetch = pod(pods, "Task/model-training-train "), pod(pods, "Task/model-training-fetch-source ")
+    train, fetch = pod(pods, "Task/model-training-train-anomaly-detector "), pod(pods, "Task/model-training-fetch-source ")
     smoke = pod(pods, "Task/model-training-smoke-test ")
     for task in (train, fetch, smoke):
         assert allowed(docs, task, "Egress", from_namespace("openshift-dns"), 5353, "UDP")
@@ -255,7 +255,7 @@ def test_training_egress_is_configurable():
                         "networkPolicy.training.apiServer.ports={443,6443}",
                         "networkPolicy.training.prometheus.namespaces={monitoring}"])
     pods = rendered_pods(docs)
-    fetch, train = pod(pods, "Task/model-training-fetch-source "), pod(pods, "Task/model-training-train ")
+    fetch, train = pod(pods, "Task/model-training-fetch-source "), pod(pods, "Task/model-training-train-anomaly-detector ")
     assert allowed(docs, fetch, "Egress", Remote(ip="140.82.112.3"), 443)
     assert not allowed(docs, fetch, "Egress", Remote(ip="8.8.8.8"), 443)
     assert allowed(docs, train, "Egress", Remote(ip="10.0.0.1"), 443)
@@ -266,7 +266,7 @@ def test_training_egress_is_configurable():
 
 def test_no_prometheus_url_means_no_prometheus_egress():
     docs = render(values=[p for p in OVERLAYS if p.name == "dev.yaml"])
-    train = pod(rendered_pods(docs), "Task/model-training-train ")
+    train = pod(rendered_pods(docs), "Task/model-training-train-anomaly-detector ")
     assert not allowed(docs, train, "Egress", from_namespace("openshift-monitoring"), 9091)
 
 

@@ -50,6 +50,7 @@ CASES = {
     "missing notebook": (lambda m: second(m).update(notebook="notebooks/nope.ipynb"), "models[1] ('predictive-analytics') field `notebook`"),
     "unknown field": (lambda m: second(m).update(trainingHourz=5), "models[1] ('predictive-analytics') field `trainingHourz`: unknown field"),
     "unknown serving field": (lambda m: second(m)["serving"].update(replicas=2), "field `serving.replicas`: unknown field"),
+    "gpu that nothing uses": (lambda m: second(m).update(gpu=True), "models[1] ('predictive-analytics') field `gpu`: true is refused"),
     "override keys collide": (lambda m: (m[0].update(name="x1"), second(m).update(name="x-1")), "models[1] ('x-1') field `name`"),
 }
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from generator.pipeline import finally_step, tekton_steps
 from modelkit import artifacts
 from modelkit.errors import ConfigError
 from modelkit.lifecycle.local_pipeline import pipeline_params, run_steps
@@ -35,9 +34,9 @@ def test_runs_the_pipeline_steps_commands_in_order(local_run):
 
 def test_each_step_gets_exactly_its_tasks_variables(local_run):
     _, runs = local_run
-    tasks = {t.name: t for t in (*tekton_steps(), finally_step())}
+    tasks = {t.name: t for t in (*STEPS, FINALLY_STEP)}
     for run in runs:
-        assert set(run.env) == {p.env for p in tasks[run.name].params}, run.name
+        assert set(run.env) == {p.env for p in tasks[run.name].task_params}, run.name
         assert run.env["RUN_ID"] == "local-test-run"
         if "MODEL_NAME" in run.env:
             assert run.env["MODEL_NAME"] == MODEL

@@ -109,31 +109,59 @@ Call with (dict "root" $ "name" "anomaly-detector" "key" "anomalyDetector" "inde
 {{- dict "models" $out | toJson -}}
 {{- end -}}
 
-{{/* Resources (and, for a gpu model, GPU limit, node selector, tolerations) of one run's train task. */}}
-{{- define "hub.training.runResources" -}}
-{{- $m := .model -}}
-{{- $gpu := .root.Values.training.gpu -}}
-{{- $limits := dict "cpu" ($m.cpuLimit | default $m.cpu | default "2") "memory" ($m.memoryLimit | default $m.memory | default "4Gi") -}}
-{{- if $m.gpu }}{{ $_ := set $limits $gpu.resourceName (int $gpu.count) }}{{ end -}}
-computeResources:
-  requests:
-    cpu: {{ $m.cpu | default "1" | quote }}
-    memory: {{ $m.memory | default "2Gi" | quote }}
-  limits:
-    {{- range $k, $v := $limits }}
-    {{ $k }}: {{ $v | quote }}
-    {{- end }}
-{{- if $m.gpu }}
-podTemplate:
-  {{- with $gpu.nodeSelector }}
-  nodeSelector:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $gpu.tolerations }}
-  tolerations:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-{{- end }}
+{{/*
+The train Tasks of the Pipeline, as JSON {"tasks": [...]}: one per registry model, named
+train-<model>, with the model's cpu/memory/cpuLimit/memoryLimit (unset ones from
+training.resources) as fixed step resources, and the `when` that selects it by the run's
+model-name. Fixed resources in the Task need no beta Tekton field (taskRunSpecs[].computeResources
+does). gpu: true is refused: no model kind uses a GPU (docs/ARCHITECTURE.md).
+*/}}
+{{- define "hub.training.trainTasks" -}}
+{{- if and (eq .Values.training.runner "notebookValidationJob") (not .Values.global.git.repoURL) -}}
+{{- fail "training.runner=notebookValidationJob: the notebook validator operator clones each notebook from git, so set global.git.repoURL (and global.git.revision) to the repository holding them" -}}
+{{- end -}}
+{{- $defaults := .Values.training.resources -}}
+{{- $tasks := list -}}
+{{- range (include "hub.effectiveModels" . | fromJson).models -}}
+{{- if .gpu -}}
+{{- fail (printf "models: %s sets gpu: true, which no model kind uses yet (scikit-learn trains on CPU and the workbench image has no CUDA); set gpu: false" .name) -}}
+{{- end -}}
+{{- $requests := dict "cpu" (.cpu | default ($defaults.requests).cpu) "memory" (.memory | default ($defaults.requests).memory) -}}
+{{- $limits := dict "cpu" (.cpuLimit | default ($defaults.limits).cpu) "memory" (.memoryLimit | default ($defaults.limits).memory) -}}
+{{- $when := list (dict "input" "$(params.model-name)" "operator" "in" "values" (list .name)) -}}
+{{- $tasks = append $tasks (dict "name" (printf "train-%s" .name) "model" .name "when" $when
+      "resources" (dict "requests" $requests "limits" $limits)) -}}
+{{- end -}}
+{{- dict "tasks" $tasks | toJson -}}
+{{- end -}}
+
+{{/* Seconds of a duration in the registry's form (1h, 30m, 1h30m, 90s). */}}
+{{- define "hub.training.seconds" -}}
+{{- $h := regexFind "[0-9]+h" . | trimSuffix "h" | default "0" | int -}}
+{{- $m := regexFind "[0-9]+m" . | trimSuffix "m" | default "0" | int -}}
+{{- $s := regexFind "[0-9]+s" . | trimSuffix "s" | default "0" | int -}}
+{{- add (mul $h 3600) (mul $m 60) $s -}}
+{{- end -}}
+
+{{- define "hub.training.duration" -}}
+{{- if eq (mod (int .) 60) 0 }}{{ div (int .) 60 }}m{{ else }}{{ . }}s{{ end -}}
+{{- end -}}
+
+{{/*
+spec.timeouts of a PipelineRun: the whole run gets `timeout`, `finally` (the report) its
+own share, the tasks the rest, so a run that times out still reports and cleans up.
+Same split as modelkit.pipeline_steps.run_timeouts. Call with
+(dict "model" "<name>" "timeout" "30m" "finally" "10m").
+*/}}
+{{- define "hub.training.timeouts" -}}
+{{- $total := include "hub.training.seconds" .timeout | int -}}
+{{- $final := include "hub.training.seconds" .finally | int -}}
+{{- if le $total $final -}}
+{{- fail (printf "models: %s timeout %s leaves no time for training: it must be longer than the %s kept for the report step" .model .timeout .finally) -}}
+{{- end -}}
+pipeline: {{ include "hub.training.duration" $total | quote }}
+tasks: {{ include "hub.training.duration" (sub $total $final) | quote }}
+finally: {{ .finally | quote }}
 {{- end -}}
 
 {{/* Prometheus settings of the train step (names from notebooks/modelkit/settings.py VARIABLES). */}}

@@ -1,7 +1,7 @@
 """`modelkit train`: the Tekton Pipeline's steps, run on a laptop.
 
-Walks the same Task list the generator renders (`generator.pipeline`, built from
-`modelkit.pipeline_steps.STEPS`) in the same order, runs each step's command with
+Walks the same step list the generator renders (`modelkit.pipeline_steps.STEPS`)
+in the same order, runs each step's command with
 exactly the environment its Task gets (its PipelineRun params, RUN_ID, NAMESPACE and
 the Task's extras), skips cluster-only steps (the working tree is the source), retries
 as Tekton would, stops at the first failure and always runs the `finally` step.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import artifacts
-from ..pipeline_steps import PARAM_ENV
+from ..pipeline_steps import FINALLY_STEP, PARAM_ENV, STEPS
 from ..settings import DEFAULT_NAMESPACE, models_root_from_env
 from .pipelinerun import run_params
 
@@ -52,26 +52,24 @@ def _program(command: tuple[str, ...]) -> list[str]:
 
 
 def run_steps(params: dict[str, str], run_id: str, models_root: Path, namespace: str = DEFAULT_NAMESPACE) -> list[StepRun]:
-    from generator.pipeline import finally_step, tekton_steps
-
     base_env = {k: v for k, v in os.environ.items() if k not in TASK_VARIABLES}
     base_env["MODELS_ROOT"] = str(models_root)
     values = {f"$(params.{name})": value for name, value in params.items()}
     values.update({"$(context.pipelineRun.name)": run_id, "$(context.pipelineRun.namespace)": namespace})
     runs: list[StepRun] = []
-    tasks = [*tekton_steps(), finally_step()]
+    tasks = [*STEPS, FINALLY_STEP]
     for number, task in enumerate(tasks, 1):
         failed = any(r.returncode != 0 for r in runs)
-        if task.step.cluster_only or (failed and task is not tasks[-1]):
+        if task.cluster_only or (failed and task is not tasks[-1]):
             continue
         values["$(tasks.status)"] = "Failed" if failed else "Succeeded"
-        env = {p.env: values[p.value] for p in task.params}
-        print(f"==> [{number}/{len(tasks)}] {task.name}: {' '.join(task.step.command)}", flush=True)
-        for _attempt in range(task.step.retries + 1):
-            returncode = subprocess.run(_program(task.step.command), env={**base_env, **env}).returncode
+        env = {p.env: values[p.value] for p in task.task_params}
+        print(f"==> [{number}/{len(tasks)}] {task.name}: {task.script_command}", flush=True)
+        for _attempt in range(task.retries + 1):
+            returncode = subprocess.run(_program(task.command), env={**base_env, **env}).returncode
             if returncode == 0:
                 break
-        runs.append(StepRun(task.name, task.step.command, env, returncode))
+        runs.append(StepRun(task.name, task.command, env, returncode))
     return runs
 
 

@@ -3,7 +3,9 @@
 Built as data and printed as JSON for `kubectl create -f -`, so no value is ever pasted
 into YAML or a shell script. `generateName` (hence `create`, not `apply`) and the
 `model-name` label the guide's commands select on. Params left out (data source,
-hours, git) take the Pipeline's defaults: the registry entry's and the chart's.
+hours, git) take the Pipeline's defaults: the registry entry's and the chart's (no
+git-url: the notebooks baked into the workbench image). `timeouts` split the registry
+entry's `timeout` so that `finally` keeps its share.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import argparse
 import json
 from typing import Any
 
+from ..errors import ConfigError
+from ..pipeline_steps import PIPELINE_NAME, run_timeouts
 from ..registry import get_model
 from ..settings import DATA_SOURCES
-from ..errors import ConfigError
-
-PIPELINE_NAME = "model-training-pipeline"
 
 
 def run_params(model: str, *, training_hours: int | None = None, data_source: str | None = None,
@@ -45,10 +46,10 @@ def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | No
         "metadata": {"generateName": f"train-{model}-", "namespace": namespace,
                      "labels": {"model-name": model, "app.kubernetes.io/part-of": "self-healing-platform"}},
         "spec": {"pipelineRef": {"name": PIPELINE_NAME},
-                 "params": [{"name": k, "value": v} for k, v in params.items() if v is not None]},
+                 "params": [{"name": k, "value": v} for k, v in params.items() if v is not None],
+                 # tasks + finally = pipeline: a run that times out still reports and cleans up.
+                 "timeouts": run_timeouts(spec.raw.get("timeout"))},
     }
-    if spec.raw.get("timeout"):
-        manifest["spec"]["timeouts"] = {"pipeline": spec.raw["timeout"]}
     return manifest
 
 
