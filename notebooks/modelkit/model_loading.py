@@ -1,7 +1,7 @@
 """The one way modelkit loads a model file: `load_model(model_file, metadata)`.
 
-Unpickling runs whatever the file names, so a file is read only by joblib's own unpickler
-with two changes. `find_class` hands out exactly the (module, name) pairs below, which are
+Unpickling runs whatever the file names, so a file is read only by joblib's own unpickler,
+changed where it could run code. `find_class` hands out exactly the (module, name) pairs below, which are
 what the project's models pickle (tests/training/test_model_allowlist.py trains every model
 kind and checks the list against their files, both ways); any other name, a dotted one
 included, is refused before its module is imported. And BUILD may not set the state of a
@@ -80,7 +80,7 @@ class LibraryVersionError(ConfigError):
     """A model is loaded under another scikit-learn than it was trained with."""
 
 
-def sklearn_version_problem(metadata: Mapping[str, Any]) -> str | None:
+def _sklearn_version_problem(metadata: Mapping[str, Any]) -> str | None:
     """Why this environment's scikit-learn cannot be trusted with the model, or None.
 
     Pickled estimators are only guaranteed to behave the same under the scikit-learn
@@ -103,7 +103,7 @@ def load_model(model_file: Path, metadata: Mapping[str, Any] | None, *, allow_ve
     from sklearn.exceptions import InconsistentVersionWarning
 
     model_file = Path(model_file)
-    problem = sklearn_version_problem(metadata) if metadata is not None else None
+    problem = _sklearn_version_problem(metadata) if metadata is not None else None
     if problem and not allow_version_mismatch:
         run_id = metadata.get("run_id")
         raise LibraryVersionError(f"{model_file}: {f'version {run_id}: ' if run_id else ''}{problem}")
@@ -161,7 +161,7 @@ class _CheckedUnpickler(joblib.numpy_pickle.NumpyUnpickler):
         target = self.stack[-2]
         if id(target) in self.handed_out:
             raise self.refuse(f"sets the state of {self.handed_out[id(target)]} itself (BUILD on a class or function)")
-        pickle._Unpickler.load_build(self)
+        pickle._Unpickler.load_build(self)  # the stock BUILD: joblib's also reads its pre-0.10 NDArrayWrapper
         if isinstance(self.stack[-1], joblib.numpy_pickle.NumpyArrayWrapper):
             self.stack.append(self.read_array(self.stack.pop()))
 
