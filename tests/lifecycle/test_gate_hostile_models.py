@@ -11,7 +11,7 @@ from fixtures.hostile_pickles import GADGETS
 from modelkit import artifacts
 from modelkit.cli import main
 
-from .factory import DETECTOR, write_version
+from .factory import DETECTOR, FORECASTER, write_version
 
 
 def recorded_reasons(root, run_id):
@@ -30,7 +30,8 @@ def test_validate_refuses_a_hostile_model_file_with_the_reason_and_runs_nothing(
     assert not marker.exists(), "the hostile file ran code in the gate"
 
 
-def test_the_probe_child_does_not_import_modules_from_the_working_directory(root, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("model", [DETECTOR, FORECASTER])
+def test_the_probe_child_does_not_import_modules_from_the_working_directory(root, tmp_path, monkeypatch, capsys, model):
     """`python -m` puts the working directory first on sys.path: a checked-out repository holding
     `joblib.py` would run in the child that unpickles the candidate. The child runs with -P."""
     marker = tmp_path / "code-ran"
@@ -38,7 +39,7 @@ def test_the_probe_child_does_not_import_modules_from_the_working_directory(root
     checkout.mkdir()
     for name in ("joblib", "numpy", "sklearn", "_loss"):
         (checkout / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    write_version(root, DETECTOR, "good")
+    write_version(root, model, "good")
     monkeypatch.chdir(checkout)
-    assert main(["validate", "--model", DETECTOR, "--run-id", "good"]) == 0, capsys.readouterr().err
+    assert main(["validate", "--model", model, "--run-id", "good"]) == 0, capsys.readouterr().err
     assert not marker.exists(), "the gate's child imported a module from the working directory"
