@@ -29,7 +29,6 @@ from typing import Any, Mapping
 import joblib.numpy_pickle
 import numpy as np
 
-from .artifacts import library_versions
 from .errors import ConfigError
 
 ALLOWED_CLASSES = frozenset({
@@ -85,8 +84,10 @@ def _sklearn_version_problem(metadata: Mapping[str, Any]) -> str | None:
 
     Pickled estimators are only guaranteed to behave the same under the scikit-learn
     they were written with (the serving runtime pins it, see pyproject.toml)."""
+    import sklearn
+
     trained = (metadata.get("library_versions") or {}).get("scikit-learn")
-    installed = library_versions()["scikit-learn"]
+    installed = sklearn.__version__  # what artifacts.library_versions records at training
     if trained is None:
         return "metadata.json records no scikit-learn version (library_versions)"
     if trained != installed:
