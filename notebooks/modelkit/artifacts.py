@@ -7,7 +7,8 @@ Layout (see docs/ARCHITECTURE.md):
     <root>/<model>/state/                    promotion state
 
 A version directory appears under its final name only once complete (staging dir +
-rename), so nothing can pick up a half-written version.
+rename), so nothing can pick up a half-written version. Model files are read back only
+through `model_loading.load_model` (allowlist unpickler, scikit-learn version check).
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
-import threading
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import joblib
-import joblib.numpy_pickle
 
 from .errors import ConfigError
 
@@ -197,97 +194,3 @@ def iter_versions(root: Path, model: str) -> Iterator[VersionInfo]:
             found.append(VersionInfo(path.name, path, read_metadata(path)))
     found.sort(key=lambda v: (str(v.metadata.get("created_at", "")), v.run_id))
     return iter(found)
-
-
-# Loading a pickle runs whatever it references. A model file is only loaded through
-# this allowlist: classes of the scientific stack, the few reconstruction helpers
-# numpy and Cython use, and plain builtin containers. Anything else (os.system,
-# builtins.eval, pandas.read_pickle, a class defined in a notebook) is refused.
-SAFE_MODULE_ROOTS = ("sklearn", "numpy", "scipy", "joblib")
-SAFE_HELPERS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "_frombuffer"), ("numpy._core.multiarray", "_frombuffer"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__bit_generator_ctor"), ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-})
-SAFE_BUILTINS = {
-    "builtins": frozenset({"object", "list", "dict", "set", "frozenset", "tuple", "bytearray", "bytes",
-                           "str", "int", "float", "bool", "complex", "slice", "range"}),
-    "collections": frozenset({"OrderedDict", "defaultdict", "Counter", "deque"}),
-    "copyreg": frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"}),
-    "_codecs": frozenset({"encode"}),
-}
-
-
-class UnsafeModelError(ConfigError):
-    """A model file references code outside the allowlist."""
-
-
-class _AllowlistUnpickler(joblib.numpy_pickle.NumpyUnpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        # Some Cython modules pickle under a short alias (sklearn's `_loss`): judge the module already loaded.
-        real_name = getattr(sys.modules.get(module), "__name__", module)
-        if real_name.split(".", 1)[0] in SAFE_MODULE_ROOTS:
-            found = super().find_class(module, name)
-            if isinstance(found, type) or (module, name) in SAFE_HELPERS or name == "newObj" or name.startswith("__pyx_unpickle_"):
-                return found
-        elif name in SAFE_BUILTINS.get(module, ()):
-            return super().find_class(module, name)
-        raise UnsafeModelError(
-            f"{self.filename}: refers to {module}.{name}, which is not allowed in a model file "
-            "(only scikit-learn/numpy/scipy objects may be pickled; no classes defined in a notebook)")
-
-
-_UNPICKLER_LOCK = threading.Lock()
-
-
-def safe_load_model(path: Path) -> Any:
-    """joblib.load with the allowlist unpickler; UnsafeModelError names the refused global."""
-    # joblib builds its NumpyUnpickler internally; swap the class for the duration of the load.
-    with _UNPICKLER_LOCK:
-        original = joblib.numpy_pickle.NumpyUnpickler
-        joblib.numpy_pickle.NumpyUnpickler = _AllowlistUnpickler
-        try:
-            return joblib.load(path)
-        finally:
-            joblib.numpy_pickle.NumpyUnpickler = original
-
-
-class LibraryVersionError(ConfigError):
-    """A model is loaded under another scikit-learn than it was trained with."""
-
-
-def sklearn_version_problem(metadata: dict[str, Any]) -> str | None:
-    """Why this environment's scikit-learn cannot be trusted with the version, or None.
-
-    Pickled estimators are only guaranteed to behave the same under the scikit-learn
-    they were written with (the serving runtime pins it, see pyproject.toml)."""
-    trained = metadata.get("library_versions", {}).get("scikit-learn")
-    installed = library_versions()["scikit-learn"]
-    if trained is None:
-        return "metadata.json records no scikit-learn version (library_versions)"
-    if trained != installed:
-        return f"trained with scikit-learn {trained}, this environment has {installed}; retrain, or load it where {trained} is installed"
-    return None
-
-
-def load_version_model(version_path: Path, allow_version_mismatch: bool = False) -> Any:
-    """The model of a version directory via the allowlist loader, after checking scikit-learn's version.
-
-    Raises LibraryVersionError on a mismatch (unless allowed) and also when scikit-learn
-    itself warns that the pickle comes from another version."""
-    from sklearn.exceptions import InconsistentVersionWarning
-
-    version_path = Path(version_path)
-    problem = sklearn_version_problem(read_metadata(version_path))
-    if problem and not allow_version_mismatch:
-        raise LibraryVersionError(f"{version_path}: {problem}")
-    with warnings.catch_warnings():
-        if not allow_version_mismatch:
-            warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            return safe_load_model(version_path / MODEL_FILE)
-        except InconsistentVersionWarning as exc:
-            raise LibraryVersionError(f"{version_path / MODEL_FILE}: {exc}") from None

@@ -14,6 +14,7 @@ from modelkit.errors import ConfigError
 from modelkit.lifecycle.promotion import promote, prune, rollback
 from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
 from modelkit.lifecycle.versions_table import version_rows
+from modelkit.model_loading import load_model
 
 from .factory import DETECTOR, detector, features_of, write_version
 
@@ -147,7 +148,8 @@ def test_a_promotion_killed_at_any_moment_leaves_one_complete_model_served(root)
         assert sha in hashes, "the served file is not one of the two complete versions"
         assert served_version(artifacts.model_dir(root, DETECTOR)) == (hashes[sha], sha)
         assert top_level_model_files(root) == ["model.pkl"]
-        assert artifacts.safe_load_model(served).predict([[0.5] * width]).shape == (1,)
+        metadata = artifacts.read_metadata(artifacts.version_dir(root, DETECTOR, hashes[sha]))
+        assert load_model(served, metadata).predict([[0.5] * width]).shape == (1,)
         seen.add(hashes[sha])
     assert seen == {"big-a", "big-b"}, "the kills should have landed while each version was served"
     promote(root, DETECTOR, "big-b", keep_versions=10)  # and promotion carries on from wherever it stopped

@@ -9,7 +9,8 @@ import sys
 
 import yaml
 
-from modelkit.artifacts import load_version_model, read_metadata
+from modelkit.artifacts import MODEL_FILE, read_metadata
+from modelkit.model_loading import load_model
 from modelkit.registry import load_registry
 from modelkit.training.scaffold import insert_entry
 
@@ -65,7 +66,7 @@ def test_scaffolded_model_generates_its_objects_and_trains_into_a_valid_version(
     assert "Model Evaluation" in run.process.stdout
     metadata = read_metadata(run.version)
     assert metadata["feature_contract"]["names"] == ["node_cpu_utilisation", "node_memory_utilisation"]
-    model = load_version_model(run.version)
+    model = load_model(run.version / MODEL_FILE, read_metadata(run.version))
     assert set(model.predict(metadata["probe_input"])) <= {-1, 1}
     assert sorted(p.name for p in run.version.iterdir()) == ["metadata.json", "model.pkl", "report.html"]
 

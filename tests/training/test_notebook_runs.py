@@ -10,7 +10,8 @@ import joblib
 import numpy as np
 import pytest
 
-from modelkit.artifacts import load_version_model, read_metadata
+from modelkit.artifacts import MODEL_FILE, read_metadata
+from modelkit.model_loading import load_model
 from modelkit.registry import get_model
 from modelkit.training.thresholds import check_thresholds
 
@@ -57,7 +58,7 @@ def test_metadata_records_contract_thresholds_provenance_and_versions(run):
 
 def test_model_loads_with_the_allowlist_and_predicts_probe_rows(run):
     metadata = read_metadata(run.version)
-    model = load_version_model(run.version)
+    model = load_model(run.version / MODEL_FILE, read_metadata(run.version))
     predictions = kserve_predict(run.version, metadata["probe_input"])
     assert np.array_equal(predictions, model.predict(np.asarray(metadata["probe_input"])))
     assert predictions.shape[0] == len(metadata["probe_input"])
@@ -73,7 +74,7 @@ def test_log_and_report_carry_the_model_evaluation_section(run):
 
 def test_detector_answers_the_guide_request_and_exposes_scores(anomaly_24h):
     metadata = read_metadata(anomaly_24h.version)
-    model = load_version_model(anomaly_24h.version)
+    model = load_model(anomaly_24h.version / MODEL_FILE, read_metadata(anomaly_24h.version))
     assert set(kserve_predict(anomaly_24h.version, GUIDE_REQUEST["instances"])) <= {-1, 1}
     rows = np.asarray(metadata["probe_input"])
     scores = model.score_samples(rows)
@@ -113,4 +114,4 @@ def test_prometheus_mode_trains_on_real_series_with_injected_anomalies(prometheu
         assert "Model Evaluation" in run.process.stdout
         predictions = kserve_predict(run.version, metadata["probe_input"])
         assert len(predictions) == len(metadata["probe_input"])
-        assert type(load_version_model(run.version)).__module__.startswith("sklearn.")
+        assert type(load_model(run.version / MODEL_FILE, read_metadata(run.version))).__module__.startswith("sklearn.")

@@ -2,7 +2,10 @@
 
 The gate and the smoke test never unpickle a candidate in their own process: a broken
 or hostile file can only fail this child. The model is loaded with
-`artifacts.load_version_model` (allowlist unpickler, scikit-learn version check).
+`model_loading.load_model` (allowlist unpickler, scikit-learn version check); a refusal is
+the child's last stderr line ("UnsafeModelError: <file>: uses os.system, ..."). The child
+runs with -P: `-m` would otherwise put the working directory (a checked-out repository)
+first on sys.path, and a `joblib.py` there would run before any check.
 Protocol: JSON on stdin {"version_path": ..., "rows": [[...], ...]}, JSON on stdout (see `probe`).
 """
 
@@ -16,14 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import load_version_model
+from ..artifacts import MODEL_FILE, read_metadata
+from ..errors import ModelkitError
+from ..model_loading import load_model
 
 PROBE_TIMEOUT_SECONDS = 120
 
 
 def probe(version_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     """Load the version's model here and predict `rows`; what the child process prints."""
-    model = load_version_model(version_path)
+    model = load_model(version_path / MODEL_FILE, read_metadata(version_path))
     result: dict[str, Any] = {"type": f"{type(model).__module__}.{type(model).__name__}",
                               "n_features_in": getattr(model, "n_features_in_", None)}
     inputs = np.asarray(rows, dtype=float)
@@ -39,7 +44,7 @@ def probe_in_fresh_process(version_path: Path, rows: list[list[float]]) -> dict[
     """Run `probe` in a child Python; {"error": ...} when the child fails."""
     request = json.dumps({"version_path": str(version_path), "rows": rows})
     try:
-        done = subprocess.run([sys.executable, "-m", __name__], input=request, capture_output=True,
+        done = subprocess.run([sys.executable, "-P", "-m", __name__], input=request, capture_output=True,
                               text=True, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return {"error": f"loading and predicting took longer than {PROBE_TIMEOUT_SECONDS} s"}
@@ -51,7 +56,11 @@ def probe_in_fresh_process(version_path: Path, rows: list[list[float]]) -> dict[
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
-    print(json.dumps(probe(Path(request["version_path"]), request["rows"])))
+    try:
+        result = probe(Path(request["version_path"]), request["rows"])
+    except ModelkitError as exc:
+        sys.exit(f"{type(exc).__name__}: {exc}")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """One served model for the KServe model server: loads `<model dir>/model.pkl` the way
 KServe's stock sklearn server does (the single *.pkl|*.joblib|*.pickle file at the top
-of the directory, here through the allowlist unpickler), checks every request against
+of the directory, here through modelkit's checked loader), checks every request against
 the feature contract, and says which version answered.
 
 v1 request:  {"instances": [[f1, ..., fn], ...], "parameters": {"return_scores": true}}
@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import artifacts
 from ..errors import ConfigError
+from ..model_loading import load_model
 from .served_state import served_version
 
 _argv, sys.argv = sys.argv, sys.argv[:1]  # importing kserve parses sys.argv; keep our options away from it
@@ -68,10 +69,7 @@ def load_version(model_dir: Path) -> LoadedVersion:
             metadata = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)
         except ConfigError:
             pass
-    problem = artifacts.sklearn_version_problem(metadata) if metadata else None
-    if problem:
-        raise artifacts.LibraryVersionError(f"{model_dir}: served version {run_id}: {problem}")
-    estimator = artifacts.safe_load_model(find_model_file(model_dir))
+    estimator = load_model(find_model_file(model_dir), metadata or None)
     features = tuple(metadata.get("feature_contract", {}).get("names", ()))
     if not features:
         count = int(getattr(estimator, "n_features_in_", 0))
