@@ -12,7 +12,7 @@ import requests
 from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.errors import ConfigError
-from modelkit.lifecycle.promotion import NoRollbackTarget, promote, prune, rollback
+from modelkit.lifecycle.promotion import promote, prune, rollback
 from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
 from modelkit.lifecycle.versions_table import version_rows
 
@@ -89,7 +89,7 @@ def test_rollback_returns_to_the_previous_version_and_further_back(root):
     assert served_bytes(root) == version_bytes(root, "v2")
     assert rollback(root, DETECTOR).run_id == "v1"
     assert served_bytes(root) == version_bytes(root, "v1")
-    with pytest.raises(NoRollbackTarget, match="no earlier served version"):
+    with pytest.raises(ConfigError, match="no earlier served version"):
         rollback(root, DETECTOR)
     assert rollback(root, DETECTOR, to="v3").run_id == "v3"
     assert served_bytes(root) == version_bytes(root, "v3")

@@ -14,7 +14,6 @@ from modelkit.lifecycle.promotion import promote
 from modelkit.lifecycle.run_report import report_run
 from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
 from modelkit.settings import Settings
-from modelkit.training.publish import remove_abandoned_staging
 
 from .factory import DETECTOR, mark_accepted, write_version
 
@@ -100,6 +99,8 @@ def test_a_second_local_train_with_a_running_run_id_is_refused_at_once(root, cap
 
 def test_two_writers_of_one_run_id_do_not_corrupt_each_other(root):
     """The second writer used to delete the first one's staging dir and start over in it."""
+    from modelkit.training.publish import remove_abandoned_staging
+
     first = start_holder(root, "same")
     staging = artifacts.versions_dir(root, DETECTOR) / ".staging-same"
     staged = file_sha256(staging / artifacts.MODEL_FILE)
