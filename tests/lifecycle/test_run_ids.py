@@ -141,3 +141,18 @@ def test_a_stale_staging_dir_of_the_same_id_does_not_stop_a_new_writer(root):
         version.add_file(artifacts.MODEL_FILE, b"model")
         version.write_metadata({"model": DETECTOR, "run_id": "again", "created_at": artifacts.utc_now()})
     assert artifacts.version_dir(root, DETECTOR, "again").is_dir()
+
+
+def test_a_refused_reuse_of_an_unreported_runs_id_cannot_roll_that_run_back(root, monkeypatch):
+    """The earlier run promoted v1 and died before its report (a cancelled `finally`); a later
+    PipelineRun reusing the name is refused at check-params, then its report says Failed."""
+    mark_accepted(write_version(root, DETECTOR, "v0"))
+    promote(root, DETECTOR, "v0", keep_versions=5)
+    mark_accepted(write_version(root, DETECTOR, "v1"))
+    promote(root, DETECTOR, "v1", keep_versions=5)  # ... and then the run was killed
+    for name, value in (("MODEL_NAME", DETECTOR), ("RUN_ID", "v1"), ("MODELS_ROOT", str(root))):
+        monkeypatch.setenv(name, value)
+    assert main(["check-params"]) == 2
+    text, switch = report_run(settings_for(root, "v1"), status="Failed")
+    assert switch is None and "belongs to an earlier run with this id (recorded: ended without a report)" in text
+    assert served_version(artifacts.model_dir(root, DETECTOR))[0] == "v1"

@@ -48,8 +48,8 @@ def report_run(settings: Settings, status: str) -> tuple[str, Promotion | None]:
         return f"{model} run {run_id}: {status}; no version was published", None
     earlier = artifacts.read_metadata(version).get("run")
     if earlier:
-        return (f"{model} run {run_id}: {status}; version {run_id} belongs to an earlier run with this id, "
-                f"which reported {earlier.get('status')} at {earlier.get('finished_at')}; nothing changed"), None
+        return (f"{model} run {run_id}: {status}; version {run_id} belongs to an earlier run with this id "
+                f"(recorded: {earlier.get('status')}); nothing changed"), None
     lines = [f"{model} run {run_id}: {status}"]
     state = current_state(artifacts.model_dir(root, model))
     switch = None

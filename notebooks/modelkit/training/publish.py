@@ -21,8 +21,9 @@ from typing import Any, Iterator
 
 import joblib
 
-from ..artifacts import (METADATA_FILE, MODEL_FILE, STAGING_LOCK_SUFFIX, STAGING_PREFIX, VersionWriter,
-                         safe_load_model, staging_lock_path, version_dir, versions_dir, write_json)
+from ..artifacts import (METADATA_FILE, MODEL_FILE, STAGING_LOCK_SUFFIX, STAGING_PREFIX, VersionWriter, read_metadata,
+                         safe_load_model, staging_lock_path, update_metadata, utc_now, version_dir, versions_dir,
+                         write_json)
 from ..errors import ConfigError
 from ..locks import LockBusy, exclusive_lock, is_held
 from .run_context import TrainingRun
@@ -47,9 +48,13 @@ def publish_version(run: TrainingRun, model: Any, metadata: dict[str, Any]) -> P
 
 
 def refuse_duplicate_run(root: Path, model: str, run_id: str) -> None:
-    """ConfigError when `run_id` already names a version of `model`, or a run writing one now."""
+    """ConfigError when `run_id` already names a version of `model`, or a run writing one now.
+
+    A version whose run never reported (killed, or its `finally` cancelled) is closed first
+    (`run.status` recorded), so this refused run's report cannot take it for its own."""
     version = version_dir(root, model, run_id)
     if version.exists():
+        _close_unreported(version, run_lock_path(root, model, run_id))
         raise ConfigError(f"RUN_ID={run_id!r}: {model} already has a version {run_id} ({version}); a run id names "
                           "one training run only, so this run would change nothing but could disturb that version's "
                           "outcome. Use a new RUN_ID (a new PipelineRun name, or leave --run-id out)")
@@ -58,10 +63,22 @@ def refuse_duplicate_run(root: Path, model: str, run_id: str) -> None:
         raise ConfigError(f"RUN_ID={run_id!r}: another run with this id is writing {staging} now; use a new RUN_ID")
 
 
+def _close_unreported(version: Path, run_lock: Path) -> None:
+    # The run that made it is over: a PipelineRun name is unique while the run exists, and a
+    # live local run holds its run lock.
+    if "run" not in read_metadata(version) and not is_held(run_lock):
+        update_metadata(version, run={"status": "ended without a report", "finished_at": None,
+                                      "closed_at": utc_now(), "closed_by": "a later run with the same id (refused)"})
+
+
+def run_lock_path(root: Path, model: str, run_id: str) -> Path:
+    return versions_dir(root, model) / f"{RUN_LOCK_PREFIX}{run_id}{STAGING_LOCK_SUFFIX}"
+
+
 @contextmanager
 def claimed_run_id(root: Path, model: str, run_id: str) -> Iterator[None]:
     """Hold `run_id` for a whole local run: a second run with the id is refused at once."""
-    lock = versions_dir(root, model) / f"{RUN_LOCK_PREFIX}{run_id}{STAGING_LOCK_SUFFIX}"
+    lock = run_lock_path(root, model, run_id)
     with ExitStack() as held:
         try:
             held.enter_context(exclusive_lock(lock, remove=True))
