@@ -16,7 +16,7 @@ from modelkit.lifecycle.promotion import promote, prune, rollback
 from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
 from modelkit.lifecycle.versions_table import version_rows
 
-from .factory import DETECTOR, detector, features_of, mark_accepted, write_test_registry, write_version
+from .factory import DETECTOR, detector, features_of, mark_accepted, write_version
 from .live_server import running_server
 
 
