@@ -74,11 +74,6 @@ def serve_switched_version(settings: Settings, run_id: str, rollout_timeout: int
         print(f"  {note}")
 
 
-def _print_notes(result) -> None:
-    for note in result.notes:
-        print(f"  {note}")
-
-
 def cmd_promote(args: argparse.Namespace) -> int:
     from .policy import policy_for
     from .promotion import promote
@@ -100,7 +95,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     result = rollback(settings.models_root, settings.model_name, to=args.to, force=args.force)
     print(f"{result.model}: rolled back to {result.run_id} (was {result.previous or 'nothing'})")
-    _print_notes(result)
+    for note in result.notes:
+        print(f"  {note}")
     serve_switched_version(settings, result.run_id, args.rollout_timeout)
     return 0
 
@@ -192,7 +188,7 @@ def _model_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None
 
 
 def _rollout_option(parser: argparse.ArgumentParser) -> None:
-    from .cluster import ROLLOUT_TIMEOUT_ENV, DEFAULT_ROLLOUT_TIMEOUT
+    from .cluster import DEFAULT_ROLLOUT_TIMEOUT, ROLLOUT_TIMEOUT_ENV
 
     parser.add_argument("--rollout-timeout", type=int,
                         help=f"seconds to wait for the InferenceService rollout (cluster; default: "

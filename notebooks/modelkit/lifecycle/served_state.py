@@ -4,8 +4,9 @@
 installed as `<model dir>/model.pkl`, the stack of served run ids (rollback pops it),
 why the served version was forced past the checks (`rollback --to X --force`), and a
 log of every switch (written before the file is replaced, so the last entry names the
-switch that put the served file there: report-run rolls back only its own run's promotion). The served file is the truth: when a crash left the record
-behind the file, the version whose model.pkl has the served file's hash wins.
+switch that put the served file there: report-run undoes only its own run's promotion).
+The served file is the truth: when a crash left the record behind the file, the version
+whose model.pkl has the served file's hash wins.
 """
 
 from __future__ import annotations

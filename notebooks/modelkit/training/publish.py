@@ -67,8 +67,11 @@ def _close_unreported(version: Path, run_lock: Path) -> None:
     # The run that made it is over: a PipelineRun name is unique while the run exists, and a
     # live local run holds its run lock.
     if "run" not in read_metadata(version) and not is_held(run_lock):
-        update_metadata(version, run={"status": "ended without a report", "finished_at": None,
-                                      "closed_at": utc_now(), "closed_by": "a later run with the same id (refused)"})
+        try:
+            update_metadata(version, run={"status": "ended without a report", "finished_at": None,
+                                          "closed_at": utc_now(), "closed_by": "a later run with the same id (refused)"})
+        except OSError as exc:  # a read-only models volume: the refusal below still stands
+            print(f"note: could not record that run {version.name} ended without a report: {exc}", flush=True)
 
 
 def run_lock_path(root: Path, model: str, run_id: str) -> Path:
