@@ -45,6 +45,7 @@ def served_detector(root: Path, trees: int) -> Pipeline:
         version.write_model(model)
         version.write_metadata({"model": MODEL, "run_id": "bench", "created_at": artifacts.utc_now(),
                                 "feature_contract": {"names": FEATURES, "count": len(FEATURES)},
+                                "library_versions": artifacts.library_versions(),
                                 "gate": {"accepted": True, "reasons": ["benchmark model, not gated"],
                                          "model_sha256": file_sha256(version.staging_path / artifacts.MODEL_FILE)}})
     promote(root, MODEL, "bench", keep_versions=5)
