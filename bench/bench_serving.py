@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from modelkit import artifacts
 from modelkit.lifecycle.local_server import temporary_server
 from modelkit.lifecycle.promotion import promote
+from modelkit.lifecycle.served_state import file_sha256
 
 MODEL = "anomaly-detector"
 FEATURES = ["node_cpu_utilisation", "node_memory_utilisation", "node_load_per_cpu", "pod_cpu_to_request_ratio",
@@ -44,7 +45,9 @@ def served_detector(root: Path, trees: int) -> Pipeline:
         version.write_model(model)
         version.write_metadata({"model": MODEL, "run_id": "bench", "created_at": artifacts.utc_now(),
                                 "feature_contract": {"names": FEATURES, "count": len(FEATURES)},
-                                "gate": {"accepted": True, "reasons": ["benchmark model, not gated"]}})
+                                "library_versions": artifacts.library_versions(),
+                                "gate": {"accepted": True, "reasons": ["benchmark model, not gated"],
+                                         "model_sha256": file_sha256(version.staging_path / artifacts.MODEL_FILE)}})
     promote(root, MODEL, "bench", keep_versions=5)
     return model
 

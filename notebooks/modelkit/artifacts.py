@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -27,6 +28,7 @@ from typing import Any, Iterator
 import joblib
 
 from .errors import ConfigError
+from .locks import LockBusy, exclusive_lock
 
 MODEL_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
@@ -34,6 +36,7 @@ REPORT_FILE = "report.html"
 VERSIONS = "versions"
 STATE = "state"
 STAGING_PREFIX = ".staging-"
+STAGING_LOCK_SUFFIX = ".lock"
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "pandas")
 
 
@@ -127,18 +130,38 @@ class VersionWriter:
             version.write_model(estimator)
             version.write_metadata({...})
         # version.path now exists; on an exception the staging dir is removed
+
+    While the block runs this process holds the flock on `.staging-<id>.lock`: a second
+    writer of the same run id is refused at once instead of sharing (or deleting) the
+    staging dir, and a staging dir whose lock is free was left by a killed run.
     """
 
     def __init__(self, root: Path, model: str, run_id: str):
         self.final_path = version_dir(root, model, run_id)
-        if self.final_path.exists():
-            raise ConfigError(f"version {run_id!r} of {model!r} already exists at {self.final_path}; use a new RUN_ID")
         self.staging_path = self.final_path.parent / f"{STAGING_PREFIX}{run_id}"
+        self.lock_path = staging_lock_path(self.staging_path)
         self.path = self.final_path
+        self._held = ExitStack()  # the staging lock, from __enter__ to __exit__
+        self._refuse_existing()
+
+    def _refuse_existing(self) -> None:
+        if self.final_path.exists():
+            raise ConfigError(f"RUN_ID={self.final_path.name!r}: version {self.final_path} already exists; "
+                              "every run needs a new RUN_ID")
 
     def __enter__(self) -> "VersionWriter":
-        shutil.rmtree(self.staging_path, ignore_errors=True)
-        self.staging_path.mkdir(parents=True)
+        try:
+            self._held.enter_context(exclusive_lock(self.lock_path, remove=True))
+        except LockBusy:
+            raise ConfigError(f"RUN_ID={self.final_path.name!r}: another run with this id is writing "
+                              f"{self.staging_path} now (its lock {self.lock_path.name} is held); use a new RUN_ID") from None
+        try:
+            self._refuse_existing()  # published by a writer that held the lock just before us
+            shutil.rmtree(self.staging_path, ignore_errors=True)  # left by a killed run: its lock was free
+            self.staging_path.mkdir(parents=True)
+        except BaseException:
+            self._held.close()
+            raise
         return self
 
     def write_model(self, estimator: Any) -> Path:
@@ -158,7 +181,13 @@ class VersionWriter:
         return target
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        try:
+            self._publish_or_discard(failed=exc_type is not None)
+        finally:
+            self._held.close()
+
+    def _publish_or_discard(self, failed: bool) -> None:
+        if failed:
             shutil.rmtree(self.staging_path, ignore_errors=True)
             return
         for required in (MODEL_FILE, METADATA_FILE):
@@ -167,6 +196,11 @@ class VersionWriter:
                 raise ConfigError(f"version {self.final_path.name!r} is incomplete: {required} was not written")
         _fsync_tree(self.staging_path)
         os.rename(self.staging_path, self.final_path)
+
+
+def staging_lock_path(staging_path: Path) -> Path:
+    """The lock file beside a staging dir (not inside it: the dir is renamed on publish)."""
+    return staging_path.with_name(staging_path.name + STAGING_LOCK_SUFFIX)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from modelkit import artifacts
 from modelkit.lifecycle.gate import run_gate
 from modelkit.lifecycle.promotion import promote
+from modelkit.lifecycle.served_state import file_sha256
 from modelkit.registry import find_registry_file, get_model
 from modelkit.training import forecaster as forecaster_model
 
@@ -89,6 +90,13 @@ def write_version(root: Path, model: str, run_id: str, *, estimator: Any = None,
             version.add_file(artifacts.MODEL_FILE, model_bytes)
         version.write_metadata(document)
     return artifacts.version_dir(root, model, run_id)
+
+
+def mark_accepted(version: Path) -> Path:
+    """Record a gate verdict accepting `version` as it is now (its model.pkl's sha256), without the slow probe."""
+    artifacts.update_metadata(version, gate={"accepted": True, "reasons": [],
+                                             "model_sha256": file_sha256(Path(version) / artifacts.MODEL_FILE)})
+    return version
 
 
 def promoted_setup(base: Path) -> tuple[Path, Path]:

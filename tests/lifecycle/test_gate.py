@@ -11,7 +11,7 @@ from modelkit.lifecycle.gate import (Verdict, check_contract, check_real_data, c
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
 
-from .factory import DETECTOR, FORECASTER, detector, features_of, write_test_registry, write_version
+from .factory import DETECTOR, FORECASTER, detector, features_of, mark_accepted, write_test_registry, write_version
 
 
 def gate(root, model, run_id, **kwargs):
@@ -93,7 +93,7 @@ def test_rejects_a_forecaster_above_its_maximum_error(root):
 def serve_unchecked(root, model, run_id, metrics):
     """A served version set up without the (slow, fresh-process) probe."""
     version = write_version(root, model, run_id, metrics=metrics)
-    artifacts.update_metadata(version, gate={"accepted": True, "reasons": []})
+    mark_accepted(version)
     promote(root, model, run_id, keep_versions=5)
 
 

@@ -7,6 +7,7 @@ import textwrap
 import time
 
 import pytest
+import requests
 
 from modelkit import artifacts
 from modelkit.cli import main
@@ -16,13 +17,18 @@ from modelkit.lifecycle.served_state import file_sha256, read_state, served_vers
 from modelkit.lifecycle.versions_table import version_rows
 from modelkit.model_loading import load_model
 
-from .factory import DETECTOR, detector, features_of, write_version
+from .factory import DETECTOR, detector, features_of, mark_accepted, write_version
+from .live_server import running_server
 
 
 def accepted_version(root, run_id, created_at=None, **kwargs):
-    path = write_version(root, DETECTOR, run_id, created_at=created_at, **kwargs)
-    artifacts.update_metadata(path, gate={"accepted": True, "reasons": []})
-    return path
+    return mark_accepted(write_version(root, DETECTOR, run_id, created_at=created_at, **kwargs))
+
+
+def other_model_bytes(root):
+    """A different, valid model file (what a tampered or swapped model.pkl would be)."""
+    scratch = write_version(root, DETECTOR, "scratch", estimator=detector(len(features_of(DETECTOR)), seed=5))
+    return (scratch / artifacts.MODEL_FILE).read_bytes()
 
 
 def served_bytes(root):
@@ -51,14 +57,20 @@ def test_promote_refuses_versions_the_gate_has_not_accepted(root):
 
 def test_promote_refuses_a_file_changed_since_the_gate_judged_it(root):
     path = accepted_version(root, "v1")
-    artifacts.update_metadata(path, gate={"accepted": True, "reasons": [],
-                                          "model_sha256": file_sha256(path / artifacts.MODEL_FILE)})
-    accepted_version(root, "other", estimator=detector(len(features_of(DETECTOR)), seed=5))
-    (path / artifacts.MODEL_FILE).write_bytes(version_bytes(root, "other"))
+    (path / artifacts.MODEL_FILE).write_bytes(other_model_bytes(root))
     with pytest.raises(ConfigError, match="changed since the gate validated it"):
         promote(root, DETECTOR, "v1", keep_versions=5)
     assert not artifacts.served_model_path(root, DETECTOR).exists()
     assert not list((artifacts.model_dir(root, DETECTOR) / artifacts.STATE).glob(".incoming-*"))
+
+
+def test_promote_refuses_an_accepted_verdict_that_names_no_bytes(root):
+    """A verdict without gate.model_sha256 (hand-written, or an older modelkit) ties nothing to the file."""
+    path = write_version(root, DETECTOR, "v1")
+    artifacts.update_metadata(path, gate={"accepted": True, "reasons": []})
+    with pytest.raises(ConfigError, match="records no model_sha256"):
+        promote(root, DETECTOR, "v1", keep_versions=5)
+    assert not artifacts.served_model_path(root, DETECTOR).exists()
 
 
 def test_promote_serves_the_version_file_and_records_it(root):
@@ -165,3 +177,79 @@ def test_versions_command_marks_the_served_version(root, capsys):
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert lines["new"].endswith("* served") and "accepted" in lines["new"] and "event_recall=0.9" in lines["new"]
     assert "served" not in lines["old"]
+
+
+def served_state(root):
+    return read_state(artifacts.model_dir(root, DETECTOR))
+
+
+@pytest.mark.parametrize("spoil, reason", [
+    (lambda path, root: artifacts.update_metadata(path, gate={"accepted": False, "reasons": ["too weak"]}),
+     "rejected by the gate: too weak"),
+    (lambda path, root: artifacts.update_metadata(path, gate=None), "has not been through the gate"),
+    (lambda path, root: (path / artifacts.MODEL_FILE).write_bytes(other_model_bytes(root)),
+     "changed since the gate validated it"),
+])
+def test_rollback_to_serves_only_what_the_gate_accepted_byte_for_byte(root, spoil, reason):
+    """issue 8 item 2: `rollback --to` installed any version, unjudged or refused, without the hash check."""
+    for run_id in ("v1", "v2"):
+        accepted_version(root, run_id)
+        promote(root, DETECTOR, run_id, keep_versions=5)
+    spoil(artifacts.version_dir(root, DETECTOR, "v1"), root)
+    before = served_state(root)
+    with pytest.raises(ConfigError, match=reason):
+        rollback(root, DETECTOR, to="v1")
+    assert served_bytes(root) == version_bytes(root, "v2")
+    assert served_state(root) == before, "a refused rollback changes nothing, not even the stack"
+
+
+def test_the_automatic_rollback_skips_versions_that_may_not_be_served_again(root):
+    for run_id in ("v1", "v2", "v3"):
+        accepted_version(root, run_id)
+        promote(root, DETECTOR, run_id, keep_versions=5)
+    (artifacts.version_dir(root, DETECTOR, "v2") / artifacts.MODEL_FILE).write_bytes(other_model_bytes(root))
+    assert {r["run_id"]: r["rollback_target"] for r in version_rows(root, DETECTOR)}["v1"] is True
+    result = rollback(root, DETECTOR)
+    assert result.run_id == "v1" and "skipped v2: its model.pkl changed" in result.notes[0]
+    assert served_bytes(root) == version_bytes(root, "v1")
+
+
+def test_a_forced_rollback_is_recorded_and_never_becomes_the_automatic_target(root, capsys):
+    """--force serves an unjudged version, says so in served.json, its log and `modelkit versions`;
+    report-run's automatic rollback then passes it by."""
+    accepted_version(root, "v1")
+    promote(root, DETECTOR, "v1", keep_versions=5)
+    write_version(root, DETECTOR, "unjudged")
+    result = rollback(root, DETECTOR, to="unjudged", force=True)
+    assert served_bytes(root) == version_bytes(root, "unjudged")
+    assert "FORCED" in result.notes[0] and "not been through the gate" in result.notes[0]
+    state = served_state(root)
+    assert "not been through the gate" in state.forced and "not been through the gate" in state.log[-1]["forced"]
+    assert main(["versions", "--model", DETECTOR, "--models-root", str(root)]) == 0
+    line = next(li for li in capsys.readouterr().out.splitlines() if li.split()[:1] == ["unjudged"])
+    assert "* served (FORCED: it has not been through the gate" in line
+    accepted_version(root, "v2")
+    promote(root, DETECTOR, "v2", keep_versions=5)
+    assert served_state(root).forced is None
+    assert rollback(root, DETECTOR).run_id == "v1", "the forced version is not a rollback target"
+
+
+def test_force_needs_an_explicit_version(root):
+    with pytest.raises(ConfigError, match="--force needs --to"):
+        rollback(root, DETECTOR, force=True)
+
+
+def test_rollback_exits_non_zero_naming_the_local_server_that_did_not_reload(root, registry, capsys):
+    """issue 8 item 2: a failed reload of the local server was printed as a note and exited 0.
+    A real `modelkit serve` refuses to reload a forced version whose file is not a model."""
+    accepted_version(root, "v1")
+    promote(root, DETECTOR, "v1", keep_versions=5)
+    write_version(root, DETECTOR, "broken", model_bytes=b"not a pickle")
+    with running_server(root, registry, [DETECTOR]) as url:
+        code = main(["rollback", "--model", DETECTOR, "--models-root", str(root), "--to", "broken", "--force"])
+        error = capsys.readouterr().err
+        assert code == 2
+        assert f"the served file is now version broken, but the local server at {url} could not reload" in error
+        answer = requests.post(f"{url}/v1/models/{DETECTOR}:predict", json={"instances": [[0.5] * len(features_of(DETECTOR))]},
+                               timeout=10).json()
+        assert answer["model_version"] == "v1", "the server keeps the version it had"

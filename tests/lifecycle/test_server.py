@@ -13,7 +13,7 @@ from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server
 from modelkit.lifecycle.promotion import promote
 from modelkit.model_loading import LibraryVersionError
 
-from .factory import DETECTOR, FORECASTER, features_of, promoted_setup, write_test_registry, write_version
+from .factory import DETECTOR, FORECASTER, features_of, mark_accepted, promoted_setup, write_test_registry, write_version
 from .live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
@@ -138,7 +138,7 @@ def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):
     root = tmp_path / "models"
     for run_id in ("v1", "v2"):
         write_version(root, DETECTOR, run_id)
-        artifacts.update_metadata(artifacts.version_dir(root, DETECTOR, run_id), gate={"accepted": True})
+        mark_accepted(artifacts.version_dir(root, DETECTOR, run_id))
     promote(root, DETECTOR, "v1", keep_versions=5)
     with running_server(root, registry, [DETECTOR]) as url:
         promote(root, DETECTOR, "v2", keep_versions=5)
@@ -155,7 +155,7 @@ def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path,
     root = tmp_path / "models"
     for model in (DETECTOR, FORECASTER):
         write_version(root, model, "v1")
-        artifacts.update_metadata(artifacts.version_dir(root, model, "v1"), gate={"accepted": True})
+        mark_accepted(artifacts.version_dir(root, model, "v1"))
     promote(root, DETECTOR, "v1", keep_versions=5)
     with running_server(root, registry, [DETECTOR]) as url:
         assert requests.get(f"{url}/v1/models/{FORECASTER}", timeout=5).status_code == 404

@@ -52,16 +52,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_switched_version(settings: Settings, run_id: str, rollout_timeout: int) -> None:
-    """After the served file changed: roll the InferenceService (cluster) or reload a local server."""
-    from .cluster import in_cluster, roll_inference_service
+def serve_switched_version(settings: Settings, run_id: str, rollout_timeout: int | None) -> None:
+    """After the served file changed: roll the InferenceService (cluster) or reload a local server.
+
+    ConfigError (exit 2) when the serving side did not follow, naming it: the file on disk
+    has switched, but what answers requests has not."""
+    from .cluster import in_cluster, roll_inference_service, rollout_budget
     from .local_server import reload_local_server
 
-    if in_cluster():
-        roll_inference_service(settings.namespace, settings.inference_service_name, run_id, rollout_timeout)
-        print(f"  InferenceService {settings.namespace}/{settings.inference_service_name} is Ready on {run_id}")
-        return
-    note = reload_local_server(settings.models_root, settings.model_name)
+    try:
+        if in_cluster():
+            service = f"{settings.namespace}/{settings.inference_service_name}"
+            roll_inference_service(settings.namespace, settings.inference_service_name, run_id,
+                                   rollout_budget(rollout_timeout))
+            print(f"  InferenceService {service} is Ready on {run_id}")
+            return
+        note = reload_local_server(settings.models_root, settings.model_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{settings.model_name}: the served file is now version {run_id}, but {exc}") from None
     if note:
         print(f"  {note}")
 
@@ -85,8 +93,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from .promotion import rollback
 
     settings = run_settings(args)
-    result = rollback(settings.models_root, settings.model_name, to=args.to)
+    result = rollback(settings.models_root, settings.model_name, to=args.to, force=args.force)
     print(f"{result.model}: rolled back to {result.run_id} (was {result.previous or 'nothing'})")
+    for note in result.notes:
+        print(f"  {note}")
     serve_switched_version(settings, result.run_id, args.rollout_timeout)
     return 0
 
@@ -142,18 +152,26 @@ def cmd_report_run(args: argparse.Namespace) -> int:
     from .run_report import report_run
 
     settings = run_settings(args)
-    text, rolled_back_to = report_run(settings, status=args.status)
+    text, switch = report_run(settings, status=args.status)
     print(text)
-    if rolled_back_to:
-        serve_switched_version(settings, rolled_back_to, args.rollout_timeout)
+    if switch and switch.run_id:
+        serve_switched_version(settings, switch.run_id, args.rollout_timeout)
+    elif switch:
+        print("  a running server keeps answering with the withdrawn version until it restarts "
+              "(a restarted predictor waits for a model)")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.publish import claimed_run_id
     from .local_pipeline import run_local_pipeline
 
-    return run_local_pipeline(args.model, data_source=args.data_source, training_hours=args.training_hours,
-                              models_root=args.models_root, run_id=args.run_id)
+    get_model(args.model)
+    root = Path(args.models_root or models_root_from_env()).resolve()
+    run_id = artifacts.check_run_id(args.run_id) if args.run_id else f"local-{artifacts.new_run_id()}"
+    with claimed_run_id(root, args.model, run_id):  # a reused or concurrent run id stops here, before any step
+        return run_local_pipeline(args.model, data_source=args.data_source, training_hours=args.training_hours,
+                                  models_root=str(root), run_id=run_id)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -167,6 +185,14 @@ def _model_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None
     if run_id:
         parser.add_argument("--run-id", help="version to act on (default: $RUN_ID, else the newest version)")
     parser.add_argument("--models-root", help="models root (default: $MODELS_ROOT, /mnt/models if present, else ./models)")
+
+
+def _rollout_option(parser: argparse.ArgumentParser) -> None:
+    from .cluster import DEFAULT_ROLLOUT_TIMEOUT, ROLLOUT_TIMEOUT_ENV
+
+    parser.add_argument("--rollout-timeout", type=int,
+                        help=f"seconds to wait for the InferenceService rollout (cluster; default: "
+                             f"${ROLLOUT_TIMEOUT_ENV}, else {DEFAULT_ROLLOUT_TIMEOUT})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -185,13 +211,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("promote", help="atomically serve a version the gate accepted")
     _model_options(p)
-    p.add_argument("--rollout-timeout", type=int, default=600, help="seconds to wait for the InferenceService (cluster)")
+    _rollout_option(p)
     p.set_defaults(handler=cmd_promote)
 
-    p = subparsers.add_parser("rollback", help="serve the previously served version again")
+    p = subparsers.add_parser("rollback", help="serve the previously served version the gate accepted again")
     _model_options(p, run_id=False)
-    p.add_argument("--to", help="serve this version instead of the previous one")
-    p.add_argument("--rollout-timeout", type=int, default=600)
+    p.add_argument("--to", help="serve this version instead (it must be gate-accepted with the bytes it judged)")
+    p.add_argument("--force", action="store_true",
+                   help="with --to: serve it even if the gate refused, never judged or judged other bytes (recorded)")
+    _rollout_option(p)
     p.set_defaults(handler=cmd_rollback)
 
     p = subparsers.add_parser("versions", help="list versions, their metrics and gate verdicts, and which is served")
@@ -220,7 +248,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_options(p)
     p.add_argument("--status", default=os.environ.get("PIPELINE_TASKS_STATUS", ""),
                    help="Tekton $(tasks.status): Succeeded, Completed, Failed or None (default: $PIPELINE_TASKS_STATUS)")
-    p.add_argument("--rollout-timeout", type=int, default=600)
+    _rollout_option(p)
     p.set_defaults(handler=cmd_report_run)
 
     p = subparsers.add_parser("demo", help="train, validate, promote and serve both default models locally, then stop")

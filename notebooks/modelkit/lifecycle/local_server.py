@@ -53,16 +53,19 @@ def running_server_url(root: Path) -> str | None:
 
 
 def reload_local_server(root: Path, model: str) -> str | None:
-    """Ask a local `modelkit serve` on this models root to reload `model`; returns a note for the user."""
+    """Ask a local `modelkit serve` on this models root to reload `model`; returns a note for the user.
+
+    ConfigError when the server did not reload: it still answers with the version it had."""
     url = running_server_url(root)
     if url is None:
         return None
     try:
         response = requests.post(f"{url}/v2/repository/models/{model}/load", timeout=RELOAD_TIMEOUT)
     except requests.RequestException as exc:
-        return f"the local server at {url} did not answer the reload: {exc}"
+        raise ConfigError(f"the local server at {url} did not answer the reload of {model}: {exc}") from None
     if response.status_code != 200:
-        return f"the local server at {url} could not reload {model}: HTTP {response.status_code} {response.text[:200]}"
+        raise ConfigError(f"the local server at {url} could not reload {model}: HTTP {response.status_code} "
+                          f"{response.text[:200]}")
     return f"the local server at {url} now serves the new version of {model}"
 
 

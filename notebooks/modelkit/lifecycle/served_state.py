@@ -1,9 +1,12 @@
 """Which version a model directory serves, and the promotion stack used by rollback.
 
 `<model dir>/state/served.json` records the served run id, the sha256 of the file
-installed as `<model dir>/model.pkl`, the stack of served run ids (rollback pops it)
-and a log of promotions. The served file is the truth: when a crash left the record
-behind the file, the version whose model.pkl has the served file's hash wins.
+installed as `<model dir>/model.pkl`, the stack of served run ids (rollback pops it),
+why the served version was forced past the checks (`rollback --to X --force`), and a
+log of every switch (written before the file is replaced, so the last entry names the
+switch that put the served file there: report-run undoes only its own run's promotion).
+The served file is the truth: when a crash left the record behind the file, the version
+whose model.pkl has the served file's hash wins.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class ServedState:
     sha256: str | None = None
     stack: list[str] = field(default_factory=list)  # served run ids, current last
     log: list[dict] = field(default_factory=list)
+    forced: str | None = None  # why the served version may not be served, when forced anyway
 
 
 def file_sha256(path: Path) -> str:
@@ -48,7 +52,7 @@ def read_state(model_dir: Path) -> ServedState:
     if not path.is_file():
         return ServedState()
     document = json.loads(path.read_text())
-    return ServedState(**{k: document[k] for k in ("run_id", "sha256", "stack", "log") if k in document})
+    return ServedState(**{k: document[k] for k in ("run_id", "sha256", "stack", "log", "forced") if k in document})
 
 
 def write_state(model_dir: Path, state: ServedState) -> None:

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DEFAULT_VALUES, ModelSpec, get_model
 from ..settings import Settings
+from .publish import refuse_duplicate_run
 
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_PARAM = {env: param for param, env in PARAM_ENV.items()}
@@ -64,4 +65,6 @@ def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Sett
     service = env.get("INFERENCE_SERVICE_NAME", "").strip()
     if service and (len(service) > 63 or not DNS_1123_LABEL.match(service)):
         raise ConfigError(named("INFERENCE_SERVICE_NAME", f"{service!r} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"))
+    if settings.run_id:
+        refuse_duplicate_run(settings.models_root, spec.name, settings.run_id)
     return settings, spec, notebook
