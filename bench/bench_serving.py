@@ -7,10 +7,10 @@ of 1, 100 and 10,000 instances one at a time over a kept-alive connection, and t
 `model.predict` on the same rows in this process: the floor. Prints p50/p99 latency,
 instances per second, and the ratio of the HTTP p50 to the floor p50 (goal: <= 2x from
 100 instances up; single-instance p50 < 10 ms). Then single-instance requests while one
-request of `--large` instances (default 100,000, the --max-rows default) is answered:
+request of `--large` instances (default: the --max-rows default, 10,000) is answered:
 their p50/max against the single-instance p50 measured before (predict runs in a worker
 thread; goal: p50 within 3x, none waits for the large one). `--quick`: 1 and 100
-instances, 20 requests each, 20 trees, a 10,000-instance large request (seconds).
+instances, 20 requests each, 20 trees (seconds).
 
     .venv/bin/python bench/bench_serving.py [--quick] [--requests 200] [--trees 100]
 """
@@ -29,12 +29,13 @@ import numpy as np
 import requests
 from serving_setup import MODEL, gated_detector_version, request_rows
 
+from modelkit.lifecycle.cli import DEFAULT_MAX_ROWS
 from modelkit.lifecycle.local_server import temporary_server
 from modelkit.lifecycle.promotion import promote
 
 SIZES = (1, 100, 10_000)
 JSON = {"Content-Type": "application/json"}
-QUICK = {"sizes": (1, 100), "requests": 20, "trees": 20, "large": 10_000}
+QUICK = {"sizes": (1, 100), "requests": 20, "trees": 20}
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -76,11 +77,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"a few seconds: {QUICK}")
     parser.add_argument("--requests", type=int, default=200, help="requests per size (fewer for 10,000 instances)")
     parser.add_argument("--trees", type=int, default=100)
-    parser.add_argument("--large", type=int, default=100_000, help="instances of the large request")
+    parser.add_argument("--large", type=int, default=DEFAULT_MAX_ROWS, help="instances of the large request")
     args = parser.parse_args()
     sizes = QUICK["sizes"] if args.quick else SIZES
     if args.quick:
-        args.requests, args.trees, args.large = QUICK["requests"], QUICK["trees"], QUICK["large"]
+        args.requests, args.trees = QUICK["requests"], QUICK["trees"]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "models"
         model = gated_detector_version(root, "bench", args.trees)

@@ -21,13 +21,13 @@ SMALL = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 
 @pytest.fixture(scope="module")
 def forest_server(tmp_path_factory):
-    """A 200-tree detector (the trained one's size) served with the default limits."""
+    """A 1000-tree detector, so that predicting the largest request takes far longer than parsing it."""
     base = tmp_path_factory.mktemp("load")
     registry = write_test_registry(base / "registry.yaml")
     root = base / "models"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELKIT_REGISTRY", str(registry))
-        write_version(root, DETECTOR, "v1", estimator=detector(5, n_estimators=200))
+        write_version(root, DETECTOR, "v1", estimator=detector(5, n_estimators=1000))
         run_gate(root, get_model(DETECTOR), "v1")
         promote(root, DETECTOR, "v1", keep_versions=5)
     with running_server(root, registry, [DETECTOR]) as url:

@@ -17,10 +17,11 @@ from ..settings import DATA_SOURCES, Settings, models_root_from_env
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-# 100,000 rows of 5 full-precision floats are ~10 MB of JSON (the body limit holds ~160,000)
-# and about 1 s of one core for a 200-tree forest; short numbers ("0,") would let 1.3 M rows
-# through the body limit alone.
-DEFAULT_MAX_ROWS = 100_000
+# Parsing a request's JSON stays on the event loop and numpy's list-to-array conversion holds
+# the GIL: about 3.5 ms per 1,000 rows of 5 full-precision floats (bench/bench_serving.py), so
+# 10,000 rows (~1 MB) keep that stall of every other request near 35 ms, under the 100 ms p99
+# goal. The body limit alone let 1.3 M rows of "0" through.
+DEFAULT_MAX_ROWS = 10_000
 
 
 def run_settings(args: argparse.Namespace) -> Settings:
