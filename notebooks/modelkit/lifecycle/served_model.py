@@ -132,7 +132,8 @@ def _tensor_values(tensor: InferInput) -> np.ndarray:
     try:
         values = np.asarray(tensor.data).ravel()
     except ValueError:
-        raise BadRequest(f"input {tensor.name!r}: the data is ragged; send {tensor.shape} numbers") from None
+        raise BadRequest(f"input {tensor.name!r}: the data is ragged; send a flat list of the "
+                         f"{tensor.shape} values, or rows of equal length") from None
     if values.dtype.kind not in "iuf":
         raise BadRequest(f"input {tensor.name!r}: the data must be numbers ({tensor.datatype}), got {_shown(values[:3])}")
     if dtype.kind in "iu":
