@@ -1,6 +1,7 @@
 """The KServe-based server over real HTTP on 127.0.0.1."""
 
 import json
+import shutil
 
 import joblib
 
@@ -18,13 +19,15 @@ from .live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 BODY_LIMIT = 64 * 1024
+ROW_LIMIT = 100
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Both models promoted under a fresh root, served by one real server."""
     root, registry = promoted_setup(tmp_path_factory.mktemp("serving"))
-    with running_server(root, registry, [DETECTOR, FORECASTER], "--max-body-bytes", str(BODY_LIMIT)) as url:
+    with running_server(root, registry, [DETECTOR, FORECASTER], "--max-body-bytes", str(BODY_LIMIT),
+                        "--max-rows", str(ROW_LIMIT)) as url:
         yield url, root
 
 
@@ -96,6 +99,19 @@ BAD_REQUESTS = [
     ("scores of a forecaster", None, "application/json", 400, "has no scores"),
     ("parameters not an object", {**GUIDE_REQUEST, "parameters": ["return_scores"]}, "application/json", 400,
      '"parameters" must be an object'),
+    ("return_scores a string", {**GUIDE_REQUEST, "parameters": {"return_scores": "no"}}, "application/json", 400,
+     '"parameters.return_scores" is "no"; send true or false'),
+    ("return_scores a number", {**GUIDE_REQUEST, "parameters": {"return_scores": 1}}, "application/json", 400,
+     '"parameters.return_scores" is 1; send true or false'),
+    # Finite in JSON, but beyond the float32 the forest computes in (sklearn/tree/_tree.pyx DTYPE).
+    ("huge finite value", '{"instances": [[1e308, 0.6, 0.4, 0.3, 0.8]]}', "application/json", 400,
+     "instances[0][0] (node_cpu_utilisation) is 1e+308; every feature must be a finite number within"),
+    ("value the scaler pushes beyond float32", '{"instances": [[0.5, 0.6, 0.4, 0.3, 3e38]]}', "application/json", 400,
+     "instances[0][4] (container_restarts_rate) is 3e+38: the model's 'scale' step makes it"),
+    ("more rows than --max-rows", {"instances": [[0.5] * 5] * (ROW_LIMIT + 1)}, "application/json", 413,
+     f"{ROW_LIMIT + 1} rows, more than the limit of {ROW_LIMIT} per request"),
+    ("charset other than UTF-8", json.dumps(GUIDE_REQUEST), "application/json; charset=latin-1", 415,
+     "has charset latin-1; JSON is UTF-8"),
 ]
 
 
@@ -110,6 +126,63 @@ def test_bad_request_gets_a_4xx_saying_what_to_send_and_the_server_keeps_answeri
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).status_code == 200
+
+
+# RFC 8259 s.8.1 (JSON is UTF-8), RFC 6839 s.3.1 (+json suffix); media types are case-insensitive (RFC 9110 s.8.3.1).
+JSON_CONTENT_TYPES = ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8",
+                      'application/json; charset="utf-8"; foo=bar', "application/vnd.api+json"]
+
+
+@pytest.mark.parametrize("content_type", JSON_CONTENT_TYPES)
+def test_any_json_media_type_with_parameters_is_parsed(served, content_type):
+    url, root = served
+    expected = local_model(root, DETECTOR).predict(GUIDE_REQUEST["instances"]).tolist()
+    response = post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST, content_type)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == expected
+    request = {"inputs": [{"name": "instances", "shape": [1, 5], "datatype": "FP64", "data": GUIDE_REQUEST["instances"][0]}]}
+    response = post(url, f"/v2/models/{DETECTOR}/infer", request, content_type)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == expected
+
+
+def v2_request(data, shape=(1, 5), datatype="FP64", name="instances", **fields):
+    return {"inputs": [{"name": name, "shape": list(shape), "datatype": datatype, "data": data}], **fields}
+
+
+ROW = [0.5, 0.6, 0.4, 0.3, 0.8]
+V2_BAD_REQUESTS = [
+    ("INT8 beyond its range", v2_request([1000, 0, 0, 0, 0], datatype="INT8"), 400,
+     "input 'instances' (INT8) has 1000 at data[0]; INT8 holds the integers -128..127"),
+    ("UINT8 negative", v2_request([0, -1, 0, 0, 0], datatype="UINT8"), 400,
+     "input 'instances' (UINT8) has -1 at data[1]; UINT8 holds the integers 0..255"),
+    ("INT32 fraction", v2_request([0.5, 0, 0, 0, 0], datatype="INT32"), 400, "(INT32) has 0.5 at data[0]"),
+    ("two inputs", {"inputs": v2_request(ROW)["inputs"] + v2_request(ROW, name="extra")["inputs"]}, 400,
+     "the request has 2 inputs ('instances', 'extra'); send one FP64 input of shape [rows, 5]"),
+    ("negative shape", v2_request(ROW, shape=(-1, 5)), 400,
+     "input 'instances' has shape [-1, 5]; the shape must be [rows, 5], non-negative and matching the data"),
+    ("shape larger than the data", v2_request(ROW, shape=(2, 5)), 400, "has 5 values, its shape [2, 5] needs 10"),
+    ("more rows than --max-rows", v2_request(ROW * (ROW_LIMIT + 1), shape=(ROW_LIMIT + 1, 5)), 413,
+     f"{ROW_LIMIT + 1} rows, more than the limit of {ROW_LIMIT} per request"),
+    ("return_scores a string", v2_request(ROW, parameters={"return_scores": "no"}), 400,
+     '"parameters.return_scores" is "no"; send true or false'),
+    ("huge finite value", v2_request([1e308, 0.6, 0.4, 0.3, 0.8]), 400, "instances[0][0] (node_cpu_utilisation) is 1e+308"),
+]
+
+
+@pytest.mark.parametrize("case, request_body, status, message", V2_BAD_REQUESTS, ids=[c[0] for c in V2_BAD_REQUESTS])
+def test_bad_v2_request_gets_a_4xx_naming_the_input(served, case, request_body, status, message):
+    url, _ = served
+    response = post(url, f"/v2/models/{DETECTOR}/infer", request_body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_v2_integer_tensor_in_range_is_answered(served):
+    url, root = served
+    response = post(url, f"/v2/models/{DETECTOR}/infer", v2_request([0, 1, 0, 1, 0], datatype="INT8"))
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == local_model(root, DETECTOR).predict([[0, 1, 0, 1, 0]]).tolist()
 
 
 def test_v2_text_tensor_is_refused(served):
@@ -130,6 +203,28 @@ def test_unloading_a_model_is_refused(served):
     url, _ = served
     assert requests.post(f"{url}/v2/repository/models/{DETECTOR}/unload", timeout=5).status_code == 501
     assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).json()["model_version"] == "v1"
+
+
+def test_reload_takes_only_a_registry_model_directly_under_the_root(served):
+    """The reload endpoint is unauthenticated: `..` must not load <root>/../model.pkl, nor a stray directory."""
+    url, root = served
+    shutil.copy(artifacts.served_model_path(root, DETECTOR), root.parent / artifacts.MODEL_FILE)
+    stray = root / "stray"
+    stray.mkdir()
+    shutil.copy(artifacts.served_model_path(root, DETECTOR), stray / artifacts.MODEL_FILE)
+    try:
+        for name, status, message in [("%2E%2E", 400, "'..' is not a model name: a DNS-1123 label"),
+                                      ("Anomaly-Detector", 400, "'Anomaly-Detector' is not a model name"),
+                                      ("stray", 404, "stray")]:
+            response = requests.post(f"{url}/v2/repository/models/{name}/load", timeout=30)
+            assert response.status_code == status, response.text
+            assert message in response.json()["error"]
+        assert requests.get(f"{url}/v1/models/stray", timeout=5).status_code == 404
+        assert requests.get(f"{url}/v2/models", timeout=5).json()["models"] == [DETECTOR, FORECASTER]
+        assert requests.post(f"{url}/v2/repository/models/{DETECTOR}/load", timeout=30).status_code == 200
+    finally:
+        shutil.rmtree(stray)
+        (root.parent / artifacts.MODEL_FILE).unlink()
 
 
 def test_promotion_makes_a_running_local_server_reload(tmp_path, monkeypatch):

@@ -5,13 +5,18 @@ the feature contract, and says which version answered.
 
 v1 request:  {"instances": [[f1, ..., fn], ...], "parameters": {"return_scores": true}}
 v1 response: {"predictions": [...], "model_version": "<run id>", "scores": [...]}
-v2: the first input tensor [rows, n] (FP32/FP64/INT*), `parameters.return_scores`;
+v2: exactly one input tensor [rows, n] (FP32/FP64/INT*/UINT*), `parameters.return_scores`;
 outputs "predictions" (+ "scores"), `model_version` set.
 Scores are the estimator's decision_function: lower = more anomalous, < 0 = flagged.
+
+Requests are answered in a worker thread, so a large one does not stall the event loop
+(scikit-learn's trees and numpy release the GIL for most of predict), and at most
+`max_rows` rows are taken per request (413 above).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -21,26 +26,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
 from .. import artifacts
-from ..errors import ConfigError
-from ..model_loading import load_model
+from ..errors import ConfigError, ModelkitError
+from ..model_loading import ModelFileError, load_model
 from .served_state import served_version
 
 _argv, sys.argv = sys.argv, sys.argv[:1]  # importing kserve parses sys.argv; keep our options away from it
 try:
     from kserve import Model
     from kserve.errors import InvalidInput
-    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+    from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 finally:
     sys.argv = _argv
 
 MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+# scikit-learn's trees compute in float32: a larger input (or one a scaler makes larger) is refused.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+IN_RANGE = f"every feature must be a finite number within ±{FLOAT32_MAX:.2g} (float32)"
 
 
 class BadRequest(InvalidInput):
     """A request the model cannot answer; the message says what to send instead."""
+
+
+class TooManyRows(BadRequest):
+    """More rows than the server takes per request (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +64,26 @@ class LoadedVersion:
 
 
 def find_model_file(model_dir: Path) -> Path:
+    if not model_dir.is_dir():
+        raise ConfigError(f"{model_dir}: no such model directory")
     found = [p for p in sorted(model_dir.iterdir()) if p.is_file() and p.name.endswith(MODEL_EXTENSIONS)]
     if len(found) != 1:
         what = "no model file" if not found else f"{len(found)} model files ({', '.join(p.name for p in found)})"
-        raise FileNotFoundError(f"{model_dir}: {what}; KServe serves exactly one *.pkl|*.joblib|*.pickle file")
+        raise ConfigError(f"{model_dir}: {what}; KServe serves exactly one *.pkl|*.joblib|*.pickle file")
     return found[0]
+
+
+def _load_estimator(model_file: Path, metadata: dict[str, Any]) -> Any:
+    try:
+        estimator = load_model(model_file, metadata or None)
+    except ModelkitError:
+        raise
+    except Exception as exc:  # a truncated or corrupt pickle fails in any of a dozen ways (EOFError, UnpicklingError, ...)
+        raise ModelFileError(f"{model_file}: cannot be loaded, the file is truncated or corrupt "
+                             f"({type(exc).__name__}: {exc})") from None
+    if not hasattr(estimator, "predict"):
+        raise ModelFileError(f"{model_file}: holds a {type(estimator).__name__}, not a model with predict()")
+    return estimator
 
 
 def load_version(model_dir: Path) -> LoadedVersion:
@@ -69,7 +97,7 @@ def load_version(model_dir: Path) -> LoadedVersion:
             metadata = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)
         except ConfigError:
             pass
-    estimator = load_model(find_model_file(model_dir), metadata or None)
+    estimator = _load_estimator(find_model_file(model_dir), metadata)
     features = tuple(metadata.get("feature_contract", {}).get("names", ()))
     if not features:
         count = int(getattr(estimator, "n_features_in_", 0))
@@ -83,17 +111,53 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _first_out_of_range(matrix: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first value that is not finite or beyond float32, else None."""
+    bad = ~(np.abs(matrix) <= FLOAT32_MAX)
+    if not bad.any():
+        return None
+    row, column = np.argwhere(bad)[0]
+    return int(row), int(column)
+
+
+def _tensor_values(tensor: InferInput) -> np.ndarray:
+    """The flat values of a v2 input as its datatype, or BadRequest naming the first that does not fit."""
+    dtype = np.dtype(tensor.datatype.replace("FP", "float").lower())
+    try:
+        values = np.asarray(tensor.data).ravel()
+    except ValueError:
+        raise BadRequest(f"input {tensor.name!r}: the data is ragged; send a flat list of the "
+                         f"{tensor.shape} values, or rows of equal length") from None
+    if values.dtype.kind not in "iuf":
+        raise BadRequest(f"input {tensor.name!r}: the data must be numbers ({tensor.datatype}), got {_shown(values[:3])}")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        outside = (values < info.min) | (values > info.max) | (values != np.round(values))
+        if outside.any():
+            index = int(np.argmax(outside))
+            raise BadRequest(f"input {tensor.name!r} ({tensor.datatype}) has {values[index]} at data[{index}]; "
+                             f"{tensor.datatype} holds the integers {info.min}..{info.max}")
+    with np.errstate(over="ignore"):  # FP32/FP16 overflow becomes inf, refused as not finite
+        return values.astype(dtype)
+
+
 class ServedModel(Model):
-    def __init__(self, name: str, model_dir: Path):
+    def __init__(self, name: str, model_dir: Path, max_rows: int):
         super().__init__(name)
         self.model_dir = Path(model_dir)
+        self.max_rows = max_rows
         self.current: LoadedVersion | None = None
         self._load_lock = threading.Lock()
 
     def load(self) -> bool:
         """(Re)load the served file; on failure the version already loaded keeps answering."""
         with self._load_lock:
-            self.current = load_version(self.model_dir)
+            try:
+                self.current = load_version(self.model_dir)
+            except ModelkitError as exc:
+                if self.current is None:
+                    raise
+                raise type(exc)(f"{exc}; version {self.current.run_id} keeps serving") from None
         self.ready = True
         return self.ready
 
@@ -103,22 +167,36 @@ class ServedModel(Model):
         return (f'send Content-Type: application/json and a body like {{"instances": [[{example}]]}}: '
                 f"one row per instance, {len(features)} finite numbers in this order: {', '.join(features)}")
 
+    def _check_row_count(self, count: int) -> None:
+        if count > self.max_rows:
+            raise TooManyRows(f"the request has {count} rows, more than the limit of {self.max_rows} per request "
+                              "(modelkit serve --max-rows); send fewer instances per request")
+
     def _rows_v1(self, payload: dict[str, Any]) -> Any:
         if not isinstance(payload, dict) or "instances" not in payload:
             raise BadRequest(f"the body has no \"instances\" list; {self.how_to_call()}")
         return payload["instances"]
 
     def _rows_v2(self, payload: InferRequest) -> np.ndarray:
-        if not payload.inputs:
-            raise BadRequest(f"the request has no inputs; send one FP64 input of shape [rows, {len(self.current.features)}]")
+        width = len(self.current.features)
+        send = f"send one FP64 input of shape [rows, {width}]"
+        if len(payload.inputs) != 1:
+            names = ", ".join(repr(tensor.name) for tensor in payload.inputs)
+            raise BadRequest(f"the request has {len(payload.inputs)} inputs{f' ({names})' if names else ''}; {send}")
         tensor = payload.inputs[0]
         if tensor.datatype not in NUMERIC_V2_TYPES:
             raise BadRequest(f"input {tensor.name!r} has datatype {tensor.datatype}; send FP64 numbers "
-                             f"of shape [rows, {len(self.current.features)}]")
-        try:
-            return tensor.as_numpy()
-        except ValueError as exc:
-            raise BadRequest(f"input {tensor.name!r} does not match its shape {tensor.shape}: {exc}") from None
+                             f"of shape [rows, {width}]")
+        shape = list(tensor.shape)
+        if len(shape) != 2 or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise BadRequest(f"input {tensor.name!r} has shape {shape}; the shape must be [rows, {width}], "
+                             "non-negative and matching the data")
+        self._check_row_count(shape[0])
+        values = _tensor_values(tensor)
+        if values.size != shape[0] * shape[1]:
+            raise BadRequest(f"input {tensor.name!r} has {values.size} values, its shape {shape} "
+                             f"needs {shape[0] * shape[1]}")
+        return values.reshape(shape)
 
     def check_rows(self, rows: Any) -> np.ndarray:
         """The request's rows as a float matrix, or BadRequest naming the first problem."""
@@ -130,6 +208,7 @@ class ServedModel(Model):
         elif not rows:
             raise BadRequest(f"\"instances\" is empty; {self.how_to_call()}")
         else:
+            self._check_row_count(len(rows))
             try:
                 matrix = np.array(rows)
             except ValueError:  # ragged rows
@@ -139,11 +218,11 @@ class ServedModel(Model):
         if matrix.shape[0] == 0:
             raise BadRequest(f"the input has no rows; {self.how_to_call()}")
         matrix = matrix.astype(np.float64, copy=False)
-        finite = np.isfinite(matrix)
-        if not finite.all():
-            row, column = (int(i) for i in np.argwhere(~finite)[0])
-            raise BadRequest(f"instances[{row}][{column}] ({self.current.features[column]}) is {matrix[row, column]}; "
-                             f"every feature must be a finite number")
+        bad = _first_out_of_range(matrix)
+        if bad:
+            row, column = bad
+            raise BadRequest(f"instances[{row}][{column}] ({self.current.features[column]}) is {matrix[row, column]:g}; "
+                             f"{IN_RANGE}")
         return matrix
 
     def _first_bad_row(self, rows: Any) -> str:
@@ -159,20 +238,53 @@ class ServedModel(Model):
                     return f"instances[{index}][{column}] ({self.current.features[column]}) is {_shown(value)}, not a number"
         return f"instances must be a list of rows of {width} numbers"
 
-    def predict(self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None):
-        version = self.current
-        if isinstance(payload, InferRequest):
-            matrix, parameters = self.check_rows(self._rows_v2(payload)), payload.parameters or {}
-        else:
-            matrix, parameters = self.check_rows(self._rows_v1(payload)), payload.get("parameters") or {}
+    def _wants_scores(self, parameters: Any, version: LoadedVersion) -> bool:
         if not isinstance(parameters, dict):
             raise BadRequest('"parameters" must be an object, e.g. {"return_scores": true}')
-        want_scores = bool(parameters.get("return_scores", False))
-        if want_scores and not hasattr(version.estimator, "decision_function"):
+        wanted = parameters.get("return_scores", False)
+        if not isinstance(wanted, bool):
+            raise BadRequest(f'"parameters.return_scores" is {_shown(wanted)}; send true or false (a JSON boolean)')
+        if wanted and not hasattr(version.estimator, "decision_function"):
             raise BadRequest(f"model {self.name} has no scores (it is a {type(version.estimator).__name__}); "
                              "leave out parameters.return_scores")
-        predictions = np.asarray(version.estimator.predict(matrix))
-        scores = np.asarray(version.estimator.decision_function(matrix)) if want_scores else None
+        return wanted
+
+    def _estimate(self, version: LoadedVersion, matrix: np.ndarray, want_scores: bool):
+        """(predictions, scores or None); a value the model's own transforms push out of range is a BadRequest."""
+        final, inputs = version.estimator, matrix
+        if isinstance(final, Pipeline) and len(final.steps) > 1:  # what Pipeline.predict does, checked between steps
+            inputs = np.asarray(final[:-1].transform(matrix))
+            bad = _first_out_of_range(inputs)
+            if bad:
+                row, column = bad
+                where = (f"instances[{row}][{column}] ({version.features[column]}) is {matrix[row, column]:g}"
+                         if inputs.shape[1] == matrix.shape[1] else f"instances[{row}]")
+                raise BadRequest(f"{where}: the model's {final.steps[-2][0]!r} step makes it {inputs[row, column]:g}, "
+                                 f"beyond ±{FLOAT32_MAX:.2g} (float32); send values in the range the model was trained on")
+            final = final[-1]
+        predictions = np.asarray(final.predict(inputs))
+        scores = np.asarray(final.decision_function(inputs)) if want_scores else None
+        for what, values in (("prediction", predictions), ("score", scores)):
+            if values is not None and values.dtype.kind == "f" and not np.isfinite(values).all():
+                row = int(np.argwhere(~np.isfinite(values))[0][0])
+                raise BadRequest(f"instances[{row}] gives a {what} of {values.flat[row]}; its values are too large "
+                                 "for the model, send values in the range the model was trained on")
+        return predictions, scores
+
+    async def predict(self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None):
+        # Off the event loop: health checks and small requests keep answering during a large one.
+        return await asyncio.to_thread(self.answer, payload)
+
+    def answer(self, payload: dict[str, Any] | InferRequest):
+        version = self.current
+        if isinstance(payload, InferRequest):
+            parameters, rows = payload.parameters, self._rows_v2(payload)
+        else:
+            rows = self._rows_v1(payload)
+            parameters = payload.get("parameters")
+        want_scores = self._wants_scores(parameters or {}, version)
+        matrix = self.check_rows(rows)
+        predictions, scores = self._estimate(version, matrix, want_scores)
         if isinstance(payload, InferRequest):
             return self._v2_response(payload, version, predictions, scores)
         body: dict[str, Any] = {"predictions": predictions.tolist(), "model_version": version.run_id}

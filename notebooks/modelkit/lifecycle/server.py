@@ -5,56 +5,114 @@ own ModelServer binds 0.0.0.0, so the app is built with RESTServer.create_applic
 and run by uvicorn on the address asked for). In the cluster, the `modelkit`
 ServingRuntime runs `modelkit serve --model-name N --model-dir /mnt/models --host
 0.0.0.0 --port 8080`. `POST /v2/repository/models/<name>/load` reloads a model from
-disk (promote and rollback call it); unload is refused, so nobody can take a model away.
+disk (local promote and rollback call it); it is on by default only when bound to a
+loopback address (`--repository-api auto|on|off`), takes only a registry model's
+directory directly under the models root, and unload is refused, so nobody can take a
+model away. A model whose file cannot be loaded is reported and left out; a failed
+reload keeps the loaded version serving.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import re
 import signal
+import sys
 from pathlib import Path
 
 from .. import artifacts
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelkitError
+from ..registry import load_registry
 from .local_server import announced
 from .request_guard import install as install_guard
-from .served_model import ServedModel
+from .served_model import BadRequest, ServedModel
+
+# Kubernetes object names of the registry's models (DNS-1123 label); a URL's model name must be one.
+MODEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+REPOSITORY_API_SETTINGS = ("auto", "on", "off")
 
 
-def build_app(models: list[ServedModel], max_body_bytes: int, models_root: Path | None = None):
+def repository_api_enabled(setting: str, host: str) -> bool:
+    """`auto`: only when the server is bound to a loopback address (nobody else can reach it)."""
+    if setting != "auto":
+        return setting == "on"
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def contained_model_dir(root: Path, name: str) -> Path:
+    """`root/name`, refused when it or its served file resolves outside the models root."""
+    directory = artifacts.model_dir(Path(root).resolve(), name)
+    served = directory / artifacts.MODEL_FILE
+    if directory.resolve().parent != directory.parent or served.resolve().parent != directory.resolve():
+        raise ConfigError(f"{directory} resolves outside the models root {directory.parent}; refusing to serve it")
+    return directory
+
+
+def build_app(models: list[ServedModel], max_body_bytes: int, repository_api: bool, models_root: Path | None = None):
     """The KServe app; with `models_root`, loading a model not served yet (first promotion) adds it."""
+    from kserve.errors import ModelNotFound
     from kserve.model_repository import ModelRepository
     from kserve.model_server import app
     from kserve.protocol.dataplane import DataPlane
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
     from kserve.protocol.rest.server import RESTServer
 
+    max_rows = models[0].max_rows  # a model promoted for the first time gets the same row limit
+
     class ServedModels(ModelRepository):
-        def load(self, name: str) -> bool:
+        async def load(self, name: str) -> bool:
+            """Load in a worker thread: unpickling a model must not stall the requests being answered."""
             model = self.get_model(name)
-            if model is not None:
-                return model.load()
-            if not (models_root and artifacts.served_model_path(models_root, name).is_file()):
-                raise KeyError(f"no model {name!r} is served here")
-            model = ServedModel(name, artifacts.model_dir(models_root, name))
-            model.load()  # before registering: a file that fails to load is never listed
-            self.update(model)
+            if model is None:
+                model = ServedModel(name, self._first_promoted(name), max_rows)
+                await asyncio.to_thread(model.load)  # before registering: a file that fails to load is never listed
+                self.update(model)
+            else:
+                await asyncio.to_thread(model.load)
             return True
+
+        @staticmethod
+        def _first_promoted(name: str) -> Path:
+            if models_root is None or name not in load_registry():
+                raise ModelNotFound(name)
+            try:
+                directory = contained_model_dir(models_root, name)
+            except ConfigError as exc:
+                raise BadRequest(str(exc)) from None
+            if not (directory / artifacts.MODEL_FILE).is_file():
+                raise ModelNotFound(name)
+            return directory
 
         def unload(self, name: str) -> None:
             raise NotImplementedError("unloading is disabled; promote or roll back a version instead")
 
+    class CheckedRepositoryExtension(ModelRepositoryExtension):
+        """KServe's extension turns every load failure into a 503 "not ready"; here the cause gets its own
+        status: 400 for a name that is no model name, 404 for no such model, 500 naming the file."""
+
+        async def load(self, model_name: str) -> None:
+            if not MODEL_NAME.fullmatch(model_name):
+                raise BadRequest(f"{model_name!r} is not a model name: a DNS-1123 label (lowercase letters, digits "
+                                 "and '-', at most 63 characters), the model's name in the registry")
+            await self._model_registry.load(model_name)
+
     repository = ServedModels()
     for model in models:
-        model.load()
         repository.update(model)
     rest = RESTServer("kserve.model_server:app", DataPlane(model_registry=repository),
-                      ModelRepositoryExtension(model_registry=repository), http_port=0)
+                      CheckedRepositoryExtension(model_registry=repository), http_port=0)
     rest.create_application()  # adds KServe's routes to kserve.model_server's app
-    install_guard(app, max_body_bytes)
+    install_guard(app, max_body_bytes, repository_api)
     return app
 
 
-def promoted_models(root: Path, names: list[str] | None) -> list[ServedModel]:
+def promoted_models(root: Path, names: list[str] | None, max_rows: int) -> list[ServedModel]:
     """The models under `root` that have a served file (all of them, or `names`)."""
     root = Path(root)
     candidates = names or []
@@ -64,14 +122,30 @@ def promoted_models(root: Path, names: list[str] | None) -> list[ServedModel]:
     if missing or not candidates:
         raise ConfigError(f"nothing promoted to serve under {root} ({', '.join(missing) or 'no models'}); "
                           "train, validate and promote first (make demo or modelkit train --model NAME)")
-    return [ServedModel(name, artifacts.model_dir(root, name)) for name in candidates]
+    return [ServedModel(name, contained_model_dir(root, name), max_rows) for name in candidates]
 
 
-def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, announce_in: Path | None) -> None:
+def loaded(models: list[ServedModel]) -> list[ServedModel]:
+    """The models whose served file loads; each one that does not is reported on one line."""
+    ready = []
+    for model in models:
+        try:
+            model.load()
+            ready.append(model)
+        except ModelkitError as exc:
+            print(f"modelkit serve: not serving {model.name}: {exc}", file=sys.stderr, flush=True)
+    if not ready:
+        raise ConfigError(f"no model could be loaded ({', '.join(m.name for m in models)}); see the messages above")
+    return ready
+
+
+def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, announce_in: Path | None,
+        repository_api: str = "auto") -> None:
     """Serve until interrupted; `announce_in` (a models root) records the URL for promote's reload call."""
     import uvicorn
 
-    app = build_app(models, max_body_bytes, announce_in)
+    models = loaded(models)
+    app = build_app(models, max_body_bytes, repository_api_enabled(repository_api, host), announce_in)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=65)
     server = uvicorn.Server(config)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
