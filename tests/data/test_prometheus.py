@@ -204,12 +204,12 @@ def test_stopped_server_is_retried_then_the_policy_decides(prometheus_server, tm
         load_training_frame(spec(), settings(**env), end=prometheus_server.history_end)
     process.stop()
     stopped = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle, attempts=3, backoff_seconds=0.01)
-    with pytest.raises(DataError, match=r"unreachable after 3 attempts.*FALLBACK_POLICY=fail"):
+    with pytest.raises(DataError, match=r"no usable answer to query .* after 3 attempts.*FALLBACK_POLICY=fail"):
         load_training_frame(spec(), settings(**env), client=stopped)
     assert stopped.stats.requests >= 3 and stopped.stats.retries >= 2
     again = prom.PrometheusClient(url, ca_bundle=prometheus_server.ca_bundle, attempts=2, backoff_seconds=0.01)
     tf = load_training_frame(spec(), settings(**env, FALLBACK_POLICY="synthetic"), client=again)
-    assert tf.provenance["fallbacks"][0]["from"] == "prometheus" and "unreachable" in tf.provenance["fallbacks"][0]["reason"]
+    assert tf.provenance["fallbacks"][0]["from"] == "prometheus" and "no usable answer" in tf.provenance["fallbacks"][0]["reason"]
     assert tf.provenance["query_timings"]["retries"] >= 1 and tf.provenance["rows_per_source"]["prometheus"] == 0
 
 
