@@ -18,7 +18,7 @@ from modelkit.errors import ConfigError
 from modelkit.registry import load_entries
 
 from . import pipeline
-from .values_schema import values_schema
+from .values_schema import cron_fields, values_schema
 
 CHART = Path("charts/hub")
 VALUES = CHART / "values.yaml"
@@ -80,6 +80,7 @@ def build(project_root: Path) -> dict[Path, str]:
         "finally_step": pipeline.finally_step(),
         "params": pipeline.pipeline_params(),
         "p": pipeline,
+        "cron_fields": cron_fields(),
     }
     files: dict[Path, str] = {
         GENERATED_DIR / "_models.tpl": _ENV.get_template("_models.tpl.j2").render(context),
