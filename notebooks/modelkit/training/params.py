@@ -74,7 +74,8 @@ def check_retention(settings: Settings, spec: ModelSpec) -> None:
     if source == "synthetic":
         return
     if not settings.prometheus_url:
-        log.warning("PROMETHEUS_URL is not set: the training window is not checked against Prometheus' retention")
+        log.warning("PROMETHEUS_URL is not set: the training window is not checked against Prometheus' retention here "
+                    "(run-notebook checks it again before training)")
         return
     window = hours + warmup_hours(spec)
     retention, why = PrometheusClient.from_settings(settings).retention()
