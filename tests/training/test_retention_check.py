@@ -14,7 +14,7 @@ import logging
 import pytest
 
 from fixtures.prometheus import RETENTION
-from modelkit.data.prometheus import duration_hours
+from modelkit.data.retention import duration_hours
 from modelkit.errors import ConfigError
 from modelkit.training.params import check_params, warmup_hours
 from modelkit.registry import get_model

@@ -13,7 +13,6 @@ reported with Prometheus' own error text). Samples are checked: +Inf/-Inf/NaN be
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,30 +34,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30
 
 Progress = Callable[[int, int], None]
-# Prometheus' default --storage.tsdb.retention.time, used when neither time nor size is set
-# (https://prometheus.io/docs/prometheus/latest/storage/#operational-aspects).
-DEFAULT_RETENTION_HOURS = 15 * 24
-_DURATION = re.compile(r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?", re.ASCII)
-_DURATION_HOURS = (365 * 24, 7 * 24, 24, 1, 1 / 60, 1 / 3600, 1 / 3_600_000)
-
-
-def duration_hours(text: str) -> float | None:
-    """Hours of a Prometheus duration such as '15d', '2w1d' or '720h'; None when it is not one."""
-    match = _DURATION.fullmatch(text.strip())
-    if not match or not text.strip():
-        return None
-    return sum(int(n) * hours for n, hours in zip(match.groups(), _DURATION_HOURS) if n)
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How long a Prometheus keeps samples: `hours` None means no time limit; `size` a size limit ('' if none)."""
-
-    hours: float | None
-    size: str
-    told_by: str  # the endpoint that said so
-
-
 class PrometheusUnavailable(DataError):
     """Prometheus could not be reached or refused us (network, TLS, auth, retries exhausted)."""
 
@@ -146,27 +121,6 @@ class PrometheusClient:
             verify=settings.prometheus_tls_verify,
             timeout_seconds=settings.prometheus_timeout_seconds,
         )
-
-    def retention(self) -> tuple[Retention | None, str]:
-        """(the server's retention, "") or (None, why it is unknown), from /api/v1/status/runtimeinfo
-        (`storageRetention`, e.g. "15d or 10GiB") or else /api/v1/status/flags. One quick attempt each:
-        a Thanos Querier (OpenShift's default URL) serves neither, which is not an error."""
-        problems = []
-        for path in ("runtimeinfo", "flags"):
-            try:
-                response = self.session.get(f"{self.url}/api/v1/status/{path}", timeout=min(self.timeout_seconds, 10), verify=self.verify)
-                data = response.json()["data"] if response.status_code == 200 else None
-            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-                problems.append(f"/api/v1/status/{path}: {type(exc).__name__}")
-                continue
-            if not isinstance(data, dict):
-                problems.append(f"/api/v1/status/{path}: HTTP {response.status_code}")
-                continue
-            found = _runtimeinfo_retention(data) if path == "runtimeinfo" else _flags_retention(data)
-            if found:
-                return found, ""
-            problems.append(f"/api/v1/status/{path}: no retention in the answer")
-        return None, "; ".join(problems)
 
     def _post(self, form: dict[str, str]) -> dict:
         """The `data` of a successful answer; transport and decoding failures are retried alike."""
@@ -265,26 +219,6 @@ class PrometheusClient:
         non_finite = ~np.isfinite(values)
         values[non_finite] = np.nan  # +Inf/-Inf/NaN (a division by zero): a gap, like a missing sample
         return Chunk(positions, values, int(non_finite.sum()), time.perf_counter() - began)
-
-
-def _runtimeinfo_retention(data: dict) -> Retention | None:
-    parts = str(data.get("storageRetention") or "").split(" or ")
-    hours = [h for h in map(duration_hours, parts) if h is not None]
-    sizes = [p.strip() for p in parts if p.strip() and duration_hours(p) is None]
-    if not hours and not sizes:
-        return None
-    return Retention(hours[0] if hours else None, sizes[0] if sizes else "", "/api/v1/status/runtimeinfo storageRetention")
-
-
-def _flags_retention(data: dict) -> Retention | None:
-    if "storage.tsdb.retention.time" not in data:
-        return None
-    time_limit = duration_hours(str(data["storage.tsdb.retention.time"])) or duration_hours(str(data.get("storage.tsdb.retention", "")))
-    size = str(data.get("storage.tsdb.retention.size", "0B")).strip()
-    size = "" if size in ("0", "0B") else size
-    if not time_limit:  # 0s: the default, unless a size limit replaces it
-        time_limit = None if size else DEFAULT_RETENTION_HOURS
-    return Retention(time_limit, size, "/api/v1/status/flags storage.tsdb.retention.*")
 
 
 def _field(container, key, kind: type, query: str):

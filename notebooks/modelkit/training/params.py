@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..data.prometheus import PrometheusClient
+from ..data.retention import server_retention
 from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DEFAULT_VALUES, ModelSpec, get_model
@@ -78,7 +79,7 @@ def check_retention(settings: Settings, spec: ModelSpec) -> None:
                     "(run-notebook checks it again before training)")
         return
     window = hours + warmup_hours(spec)
-    retention, why = PrometheusClient.from_settings(settings).retention()
+    retention, why = server_retention(PrometheusClient.from_settings(settings))
     if retention is None:
         log.warning("%s does not say how long it keeps data (%s; a Thanos Querier serves neither): the %d h window "
                     "(training hours + warm-up) is not checked against its retention; going on", settings.prometheus_url, why, window)
