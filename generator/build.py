@@ -18,7 +18,7 @@ from modelkit import pipeline_steps
 from modelkit.errors import ConfigError
 from modelkit.registry import load_entries
 
-from .values_schema import values_schema
+from .values_schema import cron_fields, values_schema
 
 CHART = Path("charts/hub")
 VALUES = CHART / "values.yaml"
@@ -86,6 +86,7 @@ def build(project_root: Path) -> dict[Path, str]:
         "finally_step": pipeline_steps.FINALLY_STEP,
         "params": pipeline_steps.pipeline_params(),
         "p": pipeline_steps,
+        "cron_fields": cron_fields(),
     }
     files: dict[Path, str] = {
         GENERATED_DIR / "_models.tpl": _ENV.get_template("_models.tpl.j2").render(context),

@@ -11,15 +11,48 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelkit.registry import entry_schema
+from modelkit.registry import CRON_FIELDS, entry_schema
 
 # Registry fields that may be overridden at render time (per environment or per model).
 OVERRIDABLE = (
     "enabled", "schedule", "dataSource", "trainingHours", "timeout",
     "cpu", "memory", "cpuLimit", "memoryLimit", "gpu", "syncWave", "serving",
 )
-# JSON Schema cannot check cron ranges; this catches the usual mistakes (field count,
-# stray characters) at `helm install` time. `make generate` checks the ranges too.
+
+
+def _digits(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _number(low: int, high: int) -> str:
+    """A regex alternation of the whole numbers low..high < 100 (one-digit ones may have a leading 0)."""
+    parts = [f"0?{_digits(low, min(high, 9))}"] if low <= 9 else []
+    tens = [(t, max(low, 10 * t) - 10 * t, min(high, 10 * t + 9) - 10 * t) for t in range(max(1, low // 10), high // 10 + 1)]
+    full = [t for t, first, last in tens if (first, last) == (0, 9)]
+    for t, first, last in tens:
+        if (first, last) != (0, 9):
+            parts.append(f"{t}{_digits(first, last)}")
+    if full:  # full decades are consecutive: the first and last may be partial
+        parts.append(f"{_digits(full[0], full[-1])}[0-9]")
+    return "|".join(parts)
+
+
+def cron_field_pattern(low: int, high: int) -> str:
+    """One cron field: a list of '*', n or a-b (a <= b, both in low..high), each with an optional /step >= 1."""
+    ranges = "|".join(f"(?:{_number(a, a)})-(?:{_number(a, high)})" for a in range(low, high + 1))
+    item = rf"(?:\*|{ranges}|{_number(low, high)})(?:/0*[1-9][0-9]*)?"
+    return rf"{item}(?:,{item})*"
+
+
+def cron_fields() -> list[dict[str, Any]]:
+    """Name, range and one-field regex of each schedule field, for the chart's render-time check
+    (templates/validate.yaml): the schema keeps only the short CRON_PATTERN, because helm prints
+    a failed pattern whole and 7 KB of regex would bury the message."""
+    return [{"name": name, "low": low, "high": high, "pattern": cron_field_pattern(low, high)} for name, low, high in CRON_FIELDS]
+
+
+# Five fields of the characters a schedule may hold: `helm install` refuses other text at once;
+# ranges are checked by templates/validate.yaml at render time and by `make generate` (cronsim).
 CRON_PATTERN = r"^\s*[0-9*,/-]+(\s+[0-9*,/-]+){4}\s*$"
 
 _STR = {"type": "string"}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -17,13 +19,18 @@ from typing import Any
 
 import jsonschema
 import yaml
+from cronsim import CronSim, CronSimError
 
 from .errors import ConfigError
 
 REGISTRY_ENV = "MODELKIT_REGISTRY"
 DEFAULT_VALUES = Path("charts/hub/values.yaml")
 CRONJOB_NAME_LIMIT = 52
-CRON_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+# Kubernetes parses CronJob schedules with robfig/cron v3 (spec.go: dow = bounds{0, 6}, so 7 is an
+# error there, not Sunday). Names, '?', 'L', '#' and @macros are left out: digits, '*', ',', '-', '/'.
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 6))
+CRON_SYNTAX = "numbers, '*', lists a,b, ranges a-b with a <= b, steps */n or a-b/n with n >= 1"
+_CRON_CHARACTERS = re.compile(r"[0-9*,/-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -69,22 +76,28 @@ def _where(index: int, entry: Any) -> str:
 
 
 def check_cron(expr: str) -> str | None:
-    """Return a reason when `expr` is not a 5-field cron expression, else None."""
+    """Return a reason when `expr` is not a 5-field cron expression Kubernetes accepts, else None.
+
+    Ranges and steps are checked by cronsim (a maintained cron parser), which also refuses a
+    day that never comes (31 2 = 31 February)."""
     fields = expr.split()
     if len(fields) != 5:
-        return f"cron expression {expr!r} must have 5 fields (minute hour day month weekday), found {len(fields)}"
-    for text, (low, high) in zip(fields, CRON_FIELD_RANGES):
-        for part in text.split(","):
-            base, _, step = part.partition("/")
-            if step and not step.isdigit():
-                return f"cron field {text!r} has a bad step {step!r}"
-            if base == "*":
-                continue
-            bounds = base.split("-")
-            if len(bounds) > 2 or not all(b.isdigit() for b in bounds):
-                return f"cron field {text!r} is not a number, range or '*'"
-            if not all(low <= int(b) <= high for b in bounds):
-                return f"cron field {text!r} is outside {low}-{high}"
+        return f"cron expression {expr!r} must have 5 fields (minute hour day-of-month month day-of-week), found {len(fields)}"
+    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+        if not _CRON_CHARACTERS.fullmatch(text):
+            return f"cron expression {expr!r}: {name} field {text!r} may hold only {CRON_SYNTAX}"
+    try:
+        CronSim(" ".join(fields), datetime(2026, 1, 1, tzinfo=timezone.utc))
+    except CronSimError as exc:
+        bad = next((i for i, (name, _, _) in enumerate(CRON_FIELDS) if name in str(exc).lower()), None)
+        if bad is None:
+            return f"cron expression {expr!r}: {exc}"
+        name, low, high = CRON_FIELDS[bad]
+        days = ", on days its months have" if name == "day-of-month" else ""
+        return f"cron expression {expr!r}: bad {name} field {fields[bad]!r} (allowed {low}-{high}{days}; {CRON_SYNTAX})"
+    weekdays = [int(n) for part in fields[4].split(",") for n in re.findall(r"[0-9]+", part.split("/")[0])]
+    if any(day > 6 for day in weekdays):
+        return f"cron expression {expr!r}: bad day-of-week field {fields[4]!r} (allowed 0-6, Sunday is 0: Kubernetes refuses 7)"
     return None
 
 
@@ -103,8 +116,9 @@ def validate_entries(entries: Any, source: str = "models") -> None:
             message = err.message
             if err.validator == "additionalProperties" and isinstance(err.instance, dict):
                 allowed = err.schema.get("properties", {})
-                path.append(sorted(k for k in err.instance if k not in allowed)[0])
-                message = f"unknown field (allowed: {', '.join(sorted(allowed))})"
+                patterns = err.schema.get("patternProperties", {})
+                path.append(sorted(k for k in err.instance if k not in allowed and not any(re.search(p, k) for p in patterns))[0])
+                message = f"unknown field (allowed: {', '.join(sorted(allowed) or (f'names matching {p}' for p in patterns))})"
             raise ConfigError(f"{where} field `{'.'.join(path) or '(entry)'}`: {message}")
         name = entry["name"]
         if name in seen:
@@ -142,6 +156,36 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
     )
 
 
+class RegistryYAMLError(yaml.YAMLError):
+    def __init__(self, message: str, node: yaml.Node):
+        super().__init__(f"{message} (line {node.start_mark.line + 1}, column {node.start_mark.column + 1})")
+
+
+class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading (libyaml's parser when present: the pure-Python one dominates the run time of big
+    registries) that refuses what YAML allows but a registry must not hold: a key given twice in one
+    mapping (the last would silently win) and aliases (`*name`, also in `<<:` merges), which can
+    expand a small file into gigabytes (an alias bomb)."""
+
+    def construct_object(self, node, deep=False):
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise RegistryYAMLError("YAML aliases (*name) are not allowed in the models registry; write the value out "
+                                    "instead of aliasing the anchored value that starts here", node)
+        return super().construct_object(node, deep=deep)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = (key_node.tag, key_node.value)  # the tag tells 1 from "1"
+                if key in seen:
+                    raise RegistryYAMLError(f"duplicate key {key_node.value!r} (first on line {seen[key]}); a key may appear once per mapping", key_node)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def find_registry_file(start: Path | None = None) -> Path:
     """MODELKIT_REGISTRY if set, else charts/hub/values.yaml in this or a parent folder."""
     configured = os.environ.get(REGISTRY_ENV)
@@ -161,8 +205,7 @@ def load_entries(path: Path, source: str | None = None) -> list[dict[str, Any]]:
     """The validated `models:` list of a values file; errors name `source` (default: the path)."""
     source = source or str(path)
     try:
-        # libyaml's loader when present: the pure-Python one dominates the run time of big registries.
-        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document = yaml.load(path.read_text(), Loader=StrictLoader)
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
     except yaml.YAMLError as exc:

@@ -7,8 +7,9 @@ naming the variable. Notebooks call `Settings.from_env()` and nothing else reads
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -20,11 +21,23 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_NAMESPACE = "self-healing-platform"
 CLUSTER_MODELS_ROOT = Path("/mnt/models")
+# Upper bounds of the whole-number settings: a year of history (also the registry's trainingHours
+# maximum; 8760 h at 60 s is 525,600 rows a metric), an hour per step, 10 min per request.
+MAX_TRAINING_HOURS = 8760
+MAX_STEP_SECONDS = 3600
+MAX_TIMEOUT_SECONDS = 600
+MAX_SEED = 2**32 - 1
+# DATA_END: RFC 3339 in UTC, at most a clock skew ahead of now and not before Prometheus 1.0
+# (2016-07-18): no cluster has metrics from before it, so an earlier end is a typo.
+DATA_END_FLOOR = datetime(2016, 7, 18, tzinfo=timezone.utc)
+DATA_END_MAX_SKEW = timedelta(minutes=5)
+_ASCII_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|\+00:00)", re.ASCII)
 
 VARIABLES = {
     "MODEL_NAME": "model to train, a name from the models registry (required)",
     "DATA_SOURCE": "synthetic | prometheus | hybrid (default: the registry entry's dataSource)",
-    "TRAINING_HOURS": "positive whole number of hours of history (default: the registry entry's trainingHours)",
+    "TRAINING_HOURS": f"whole number of hours of history, 1 to {MAX_TRAINING_HOURS}, ASCII digits only (default: the registry entry's trainingHours)",
     "MODELS_ROOT": "where model directories live (default /mnt/models when it exists, else ./models)",
     "RUN_ID": "name of this training run's version directory (default: UTC timestamp)",
     "GIT_REF": "git ref the code was fetched at, recorded in metadata (default: unknown)",
@@ -34,28 +47,34 @@ VARIABLES = {
     "PROMETHEUS_TOKEN_FILE": "file holding the bearer token (default: the pod's service account token when present)",
     "PROMETHEUS_CA_BUNDLE": "CA bundle file used to verify Prometheus' TLS certificate",
     "PROMETHEUS_TLS_VERIFY": "true (default) | false; false is for throwaway test clusters only",
-    "PROMETHEUS_STEP_SECONDS": "query resolution in seconds (default 60)",
-    "PROMETHEUS_TIMEOUT_SECONDS": "timeout of each request in seconds (default 30)",
+    "PROMETHEUS_STEP_SECONDS": f"query resolution in seconds, 1 to {MAX_STEP_SECONDS} (default 60)",
+    "PROMETHEUS_TIMEOUT_SECONDS": f"timeout of each request in seconds, 1 to {MAX_TIMEOUT_SECONDS} (default 30)",
     "ANOMALY_RATE": "share of synthetic-mode rows inside labelled anomaly events, 0 < rate < 0.5 (default 0.05); prometheus and hybrid inject the guide's 20 %",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
-    "SEED": "random seed for synthetic data and injected anomalies (default 42)",
-    "DATA_END": "end of the training window, ISO 8601 with a time zone, e.g. 2026-03-01T00:00:00Z (default: now); with SEED it makes a run reproducible",
+    "SEED": f"random seed for synthetic data and injected anomalies, 0 to {MAX_SEED} (default 42)",
+    "DATA_END": (
+        "end of the training window, RFC 3339 in UTC, e.g. 2026-03-01T00:00:00Z, not in the future, not before "
+        f"{DATA_END_FLOOR:%Y-%m-%d} (default: now); with SEED it makes a run reproducible"
+    ),
     "INFERENCE_SERVICE_NAME": "InferenceService the promote step rolls and the smoke test calls (default: MODEL_NAME)",
     "NAMESPACE": "namespace of the InferenceService (default: the pod's namespace, else self-healing-platform)",
     "MODELKIT_STAGING_DIR": "set by `modelkit run-notebook`: the notebook writes its version here and the runner publishes it",
 }
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    text = env.get(name, "").strip()
+def _whole_number(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    """A whole number in [low, high] written with ASCII digits only: int() would also take
+    '２４', '2_4', '+24' and ' 24', which a PipelineRun param should not be."""
+    text = env.get(name, "")
     if not text:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a whole number; {VARIABLES[name]}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={text!r} must be greater than 0; {VARIABLES[name]}")
+    if not _ASCII_DIGITS.fullmatch(text):
+        raise ConfigError(f"{name}={text!r} is not a whole number (ASCII digits only); {VARIABLES[name]}")
+    value = int(text)
+    if value < low:
+        raise ConfigError(f"{name}={text!r} must be greater than {low - 1}; {VARIABLES[name]}")
+    if value > high:
+        raise ConfigError(f"{name}={text!r} is more than {high}; {VARIABLES[name]}")
     return value
 
 
@@ -103,16 +122,21 @@ def source_and_hours(settings: "Settings", spec) -> tuple[str, int]:
     return source, hours
 
 
-def _data_end(env: Mapping[str, str]) -> datetime | None:
-    text = env.get("DATA_END", "").strip()
+def _data_end(env: Mapping[str, str], now: datetime | None = None) -> datetime | None:
+    text = env.get("DATA_END", "")
     if not text:
         return None
+    if not _RFC3339_UTC.fullmatch(text):
+        raise ConfigError(f"DATA_END={text!r} is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ); {VARIABLES['DATA_END']}")
     try:
-        end = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"DATA_END={text!r} is not an ISO 8601 time; {VARIABLES['DATA_END']}") from None
-    if end.tzinfo is None:
-        raise ConfigError(f"DATA_END={text!r} has no time zone; add Z for UTC")
+        end = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"DATA_END={text!r} is not a valid time ({exc}); {VARIABLES['DATA_END']}") from None
+    now = now or datetime.now(timezone.utc)
+    if end > now + DATA_END_MAX_SKEW:
+        raise ConfigError(f"DATA_END={text!r} is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ}); {VARIABLES['DATA_END']}")
+    if end < DATA_END_FLOOR:
+        raise ConfigError(f"DATA_END={text!r} is before {DATA_END_FLOOR:%Y-%m-%d}; {VARIABLES['DATA_END']}")
     return end
 
 
@@ -157,13 +181,10 @@ class Settings:
         ca = env.get("PROMETHEUS_CA_BUNDLE", "").strip()
         if ca and not Path(ca).is_file():
             raise ConfigError(f"PROMETHEUS_CA_BUNDLE={ca!r}: no such file")
-        seed_text = env.get("SEED", "42").strip() or "42"
-        if not seed_text.isdigit():
-            raise ConfigError(f"SEED={seed_text!r} is not a whole number")
         return cls(
             model_name=model_name,
             data_source=_choice(env, "DATA_SOURCE", DATA_SOURCES, None),
-            training_hours=_positive_int(env, "TRAINING_HOURS", None),
+            training_hours=_whole_number(env, "TRAINING_HOURS", None, 1, MAX_TRAINING_HOURS),
             models_root=models_root_from_env(env),
             run_id=env.get("RUN_ID", "").strip() or None,
             git_ref=env.get("GIT_REF", "").strip() or "unknown",
@@ -171,11 +192,11 @@ class Settings:
             prometheus_token=_token(env),
             prometheus_ca_bundle=Path(ca) if ca else None,
             prometheus_tls_verify=_bool(env, "PROMETHEUS_TLS_VERIFY", True),
-            prometheus_step_seconds=_positive_int(env, "PROMETHEUS_STEP_SECONDS", 60),
-            prometheus_timeout_seconds=_positive_int(env, "PROMETHEUS_TIMEOUT_SECONDS", 30),
+            prometheus_step_seconds=_whole_number(env, "PROMETHEUS_STEP_SECONDS", 60, 1, MAX_STEP_SECONDS),
+            prometheus_timeout_seconds=_whole_number(env, "PROMETHEUS_TIMEOUT_SECONDS", 30, 1, MAX_TIMEOUT_SECONDS),
             anomaly_rate=_rate(env, "ANOMALY_RATE", 0.05),
             fallback_policy=_choice(env, "FALLBACK_POLICY", FALLBACK_POLICIES, "fail"),
-            seed=int(seed_text),
+            seed=_whole_number(env, "SEED", 42, 0, MAX_SEED),
             staging_dir=Path(env["MODELKIT_STAGING_DIR"]) if env.get("MODELKIT_STAGING_DIR", "").strip() else None,
             inference_service_name=env.get("INFERENCE_SERVICE_NAME", "").strip() or model_name,
             namespace=env.get("NAMESPACE", "").strip() or _pod_namespace(),

@@ -127,7 +127,7 @@ def test_override_precedence():
 
 @pytest.mark.parametrize("overlay,source,hours", [("dev.yaml", "synthetic", ["24", "720"]),
                                                   ("staging.yaml", "hybrid", ["168", "720"]),
-                                                  ("prod.yaml", "prometheus", ["168", "720"])])
+                                                  ("prod.yaml", "prometheus", ["168", "288"])])
 def test_overlays_set_the_data_source(overlay, source, hours):
     docs = render(values=[CHART.parent.parent / "values" / overlay])
     for model, expected_hours in zip(MODELS, hours):

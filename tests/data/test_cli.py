@@ -38,6 +38,7 @@ def test_synthetic_frame_to_parquet_and_csv_with_a_plot(clean_env, tmp_path, cap
     [
         (["--output", "frame.xlsx"], "--output frame.xlsx: unknown file type '.xlsx'; use .csv or .parquet"),
         (["--hours", "-3"], "--hours -3: must be a positive whole number"),
+        (["--hours", "8761"], "--hours 8761: must be a positive whole number, at most 8760"),
         (["--plot", "frame.svg"], "--plot frame.svg: must be a .png file"),
         (["--model", "no-such-model"], "MODEL_NAME='no-such-model' is not in the models registry"),
     ],

@@ -30,7 +30,11 @@ def test_every_variable_read_is_documented():
         ("PROMETHEUS_CA_BUNDLE", "/no/such/ca.crt", "PROMETHEUS_CA_BUNDLE='/no/such/ca.crt': no such file"),
         ("PROMETHEUS_TOKEN_FILE", "/no/such/token", "PROMETHEUS_TOKEN_FILE='/no/such/token': no such file"),
         ("PROMETHEUS_TLS_VERIFY", "maybe", "PROMETHEUS_TLS_VERIFY='maybe' must be true or false"),
-        ("PROMETHEUS_STEP_SECONDS", "-60", "PROMETHEUS_STEP_SECONDS='-60' must be greater than 0"),
+        ("PROMETHEUS_STEP_SECONDS", "-60", "PROMETHEUS_STEP_SECONDS='-60' is not a whole number (ASCII digits only)"),
+        ("PROMETHEUS_STEP_SECONDS", "86400", "PROMETHEUS_STEP_SECONDS='86400' is more than 3600"),
+        ("PROMETHEUS_TIMEOUT_SECONDS", "0", "PROMETHEUS_TIMEOUT_SECONDS='0' must be greater than 0"),
+        ("SEED", "４２", "SEED='４２' is not a whole number (ASCII digits only)"),
+        ("SEED", "99999999999", "SEED='99999999999' is more than 4294967295"),
         ("SEED", "lucky", "SEED='lucky' is not a whole number"),
     ],
 )
@@ -65,9 +69,19 @@ def test_zero_hours_is_refused_not_replaced_by_the_registry_default():
         generate_synthetic_data(hours=0)
 
 
-@pytest.mark.parametrize("text, message", [("yesterday", "not an ISO 8601 time"), ("2026-03-01T00:00:00", "no time zone")])
-def test_data_end_must_be_a_time_with_a_zone(text, message):
-    with pytest.raises(ConfigError, match=f"DATA_END={text!r}.*{message}"):
+@pytest.mark.parametrize("text, message", [
+    ("yesterday", "not an RFC 3339 UTC time"),
+    ("2026-03-01T00:00:00", "not an RFC 3339 UTC time"),  # no zone
+    ("2026-03-01T00:00:00+02:00", "not an RFC 3339 UTC time"),
+    ("2026-03-01", "not an RFC 3339 UTC time"),
+    (" 2026-03-01T00:00:00Z", "not an RFC 3339 UTC time"),
+    ("２０２６-03-01T00:00:00Z", "not an RFC 3339 UTC time"),
+    ("2026-02-30T00:00:00Z", "not a valid time"),
+    ("9999-12-31T23:59:59Z", "is in the future"),
+    ("2015-01-01T00:00:00Z", "is before 2016-07-18"),
+])
+def test_data_end_must_be_a_plausible_utc_time(text, message):
+    with pytest.raises(ConfigError, match=f"DATA_END={re.escape(repr(text))}.*{message}"):
         Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": text})
 
 
@@ -79,3 +93,12 @@ def test_data_end_pins_the_training_window():
     frames = [load_training_frame(get_model("anomaly-detector"), Settings.from_env(env)).frame for _ in range(2)]
     assert str(frames[0].index[-1]) == "2026-03-01 00:00:00+00:00"
     assert frames[0].equals(frames[1])
+
+
+def test_data_end_may_be_a_clock_skew_ahead_but_not_more():
+    from datetime import datetime, timedelta, timezone
+
+    ahead = lambda minutes: (datetime.now(timezone.utc) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    assert Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": ahead(1)}).data_end is not None
+    with pytest.raises(ConfigError, match="is in the future"):
+        Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": ahead(10)})

@@ -99,6 +99,16 @@ def test_bad_synthetic_hint_names_the_model_metric_and_key():
         load_training_frame(typo, settings(DATA_SOURCE="synthetic"), end=FIXED_END)
 
 
+@pytest.mark.parametrize("key, value", [("baseline", float("nan")), ("noise", float("inf")), ("max", float("-inf"))])
+def test_a_non_finite_synthetic_hint_is_refused(key, value):
+    """YAML's .nan/.inf are floats: baseline .nan made an all-NaN column and exit 0."""
+    broken = dataclasses.replace(
+        spec(), metrics=(MetricSpec(name="cpu", query="up", unit="ratio", synthetic={key: value}),), features=("cpu",)
+    )
+    with pytest.raises(ConfigError, match=rf"metric 'cpu' synthetic hints: `{key}` must be a finite number"):
+        load_training_frame(broken, settings(DATA_SOURCE="synthetic"), end=FIXED_END)
+
+
 def test_guide_function_returns_fit_ready_features_with_provenance(monkeypatch):
     monkeypatch.setenv("MODEL_NAME", "your-model")  # the guide template's default: not in the registry
     data = generate_synthetic_data(hours=24)

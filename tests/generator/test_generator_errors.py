@@ -43,6 +43,18 @@ CASES = {
     "name too long for the CronJob": (lambda m: second(m).update(name="a" * 37), "field `name`"),
     "bad cron expression": (lambda m: second(m).update(schedule="0 25 * * 0"), "models[1] ('predictive-analytics') field `schedule`"),
     "cron with 4 fields": (lambda m: second(m).update(schedule="0 3 * *  "), "models[1] ('predictive-analytics') field `schedule`"),
+    "cron step 0": (lambda m: second(m).update(schedule="*/0 * * * *"), "field `schedule`: cron expression '*/0 * * * *': bad minute field '*/0'"),
+    "cron range backwards": (lambda m: second(m).update(schedule="5-1 * * * *"), "field `schedule`: cron expression '5-1 * * * *': bad minute field '5-1'"),
+    "cron minute 61": (lambda m: second(m).update(schedule="61 * * * *"), "bad minute field '61' (allowed 0-59"),
+    "cron day 31 of February": (lambda m: second(m).update(schedule="0 0 31 2 *"), "bad day-of-month field '31'"),
+    "cron weekday 7": (lambda m: second(m).update(schedule="0 2 * * 7"), "bad day-of-week field '7' (allowed 0-6"),
+    "cron weekday name": (lambda m: second(m).update(schedule="0 2 * * SUN"), "day-of-week field 'SUN' may hold only numbers"),
+    "threshold as a string": (lambda m: m[0]["thresholds"].update(minEventRecall="0.6"),
+                              "models[0] ('anomaly-detector') field `thresholds.minEventRecall`: '0.6' is not of type 'number'"),
+    "require threshold as a number": (lambda m: second(m)["thresholds"].update(requireBeatsBaselines=1),
+                                      "field `thresholds.requireBeatsBaselines`: 1 is not of type 'boolean'"),
+    "threshold of no known form": (lambda m: m[0]["thresholds"].update(eventRecall=0.6),
+                                   "field `thresholds.eventRecall`: unknown field (allowed: names matching ^(min|max)[A-Z]"),
     "unknown data source": (lambda m: second(m).update(dataSource="influx"), "models[1] ('predictive-analytics') field `dataSource`"),
     "hours zero": (lambda m: second(m).update(trainingHours=0), "models[1] ('predictive-analytics') field `trainingHours`"),
     "hours negative": (lambda m: second(m).update(trainingHours=-5), "models[1] ('predictive-analytics') field `trainingHours`"),
@@ -73,6 +85,38 @@ def test_cli_prints_the_error_and_exits_non_zero(tmp_path):
     assert result.stderr.startswith("generator: error: charts/hub/values.yaml: models[1] ('predictive-analytics') field `dataSource`")
     assert "Traceback" not in result.stderr
     assert not (root / "charts" / "hub" / "templates").exists()  # nothing written
+
+
+RAW_REGISTRIES = {
+    "duplicate key in an entry": (
+        "models:\n  - name: anomaly-detector\n    dataSource: synthetic\n    dataSource: prometheus\n",
+        "duplicate key 'dataSource' (first on line 3); a key may appear once per mapping (line 4",
+    ),
+    "duplicate threshold": (
+        "models:\n  - name: x\n    thresholds: {minEvents: 2, maxMape: 1, minEvents: 0}\n",
+        "duplicate key 'minEvents' (first on line 3)",
+    ),
+    "alias": (
+        "common: &common {dataSource: synthetic}\nmodels:\n  - <<: *common\n    name: x\n",
+        "YAML aliases (*name) are not allowed in the models registry",
+    ),
+    "alias bomb": (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+        "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nmodels: [*g]\n",
+        "YAML aliases (*name) are not allowed in the models registry",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RAW_REGISTRIES)
+def test_registry_yaml_with_duplicate_keys_or_aliases_is_refused_with_the_line(case, tmp_path):
+    text, expected = RAW_REGISTRIES[case]
+    root = project(tmp_path)
+    (root / "charts" / "hub" / "values.yaml").write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        build(root)
+    assert str(raised.value).startswith("charts/hub/values.yaml: not valid YAML/JSON: ") and expected in str(raised.value)
 
 
 def test_the_real_registry_is_valid(tmp_path):

@@ -75,6 +75,36 @@ def test_check_params_accepts_the_guide_params_and_names_each_bad_one():
     assert ok.returncode == 0 and "params ok: model=anomaly-detector" in ok.stdout
 
 
+HOURS_REFUSED = {
+    "1000000000": "is more than 8760",
+    "8761": "is more than 8760",
+    "1e9": "not a whole number",
+    "10^20": "not a whole number",
+    "２４": "not a whole number (ASCII digits only)",  # int() reads fullwidth digits
+    "2_4": "not a whole number (ASCII digits only)",  # ... and underscores
+    "+24": "not a whole number (ASCII digits only)",
+    " 24": "not a whole number (ASCII digits only)",
+    "24 ": "not a whole number (ASCII digits only)",
+    "0": "must be greater than 0",
+}
+
+
+@pytest.mark.parametrize("hours", HOURS_REFUSED)
+def test_check_params_bounds_training_hours_and_takes_ascii_digits_only(hours):
+    with pytest.raises(ConfigError) as raised:
+        check_params({**GOOD, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": hours}, PROJECT)
+    message = str(raised.value)
+    assert message.startswith("TRAINING_HOURS (PipelineRun param `training-hours`): ") and HOURS_REFUSED[hours] in message
+
+
+def test_check_params_refuses_a_data_end_in_the_future_naming_it():
+    refused = modelkit("check-params", **{**GOOD, "DATA_SOURCE": "synthetic", "DATA_END": "9999-12-31T00:00:00Z"})
+    assert refused.returncode == 2 and "DATA_END='9999-12-31T00:00:00Z' is in the future" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    settings, _, _ = check_params({**GOOD, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "8760"}, PROJECT)
+    assert settings.training_hours == 8760
+
+
 def test_notebook_paths_stay_inside_the_repository(tmp_path):
     for path in ("/etc/passwd.ipynb", "notebooks/../../x.ipynb", "charts/hub/values.yaml"):
         with pytest.raises(ConfigError, match="NOTEBOOK_PATH"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..registry import get_model
-from ..settings import DATA_SOURCES, Settings
+from ..settings import DATA_SOURCES, MAX_TRAINING_HOURS, Settings
 from .loader import load_training_frame, with_overrides
 
 WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda frame, path: frame.to_parquet(path)}
@@ -39,8 +39,8 @@ def _progress(done: int, total: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.hours is not None and args.hours <= 0:
-        raise ConfigError(f"--hours {args.hours}: must be a positive whole number")
+    if args.hours is not None and not 1 <= args.hours <= MAX_TRAINING_HOURS:
+        raise ConfigError(f"--hours {args.hours}: must be a positive whole number, at most {MAX_TRAINING_HOURS}")
     if args.output and args.output.suffix not in WRITERS:
         raise ConfigError(f"--output {args.output}: unknown file type {args.output.suffix!r}; use .csv or .parquet")
     if args.plot and args.plot.suffix.lower() != ".png":

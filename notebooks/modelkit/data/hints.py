@@ -19,6 +19,7 @@ Keys (all optional; defaults depend on the metric's unit and type):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import ConfigError
@@ -48,6 +49,8 @@ def metric_hints(metric: MetricSpec, model: str = "") -> dict[str, Any]:
         value = hints.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError(f"{where}: `{key}` must be a number, got {value!r}")
+        if value is not None and not math.isfinite(value):  # YAML's .nan/.inf would make a NaN/inf column
+            raise ConfigError(f"{where}: `{key}` must be a finite number, got {value!r}")
     for key in ("daily", "weekly", "noise", "shifts_per_week", "events_per_hour"):
         if hints.get(key, 0) < 0:
             raise ConfigError(f"{where}: `{key}` must not be negative, got {hints[key]!r}")

@@ -12,7 +12,9 @@ What the data-source percentages mean, for a frame of N rows on the grid:
 Shares are exact to the row (round(share x N)). Untouched real rows are listed per
 source in the provenance and in `TrainingFrame.row_source`.
 
-Missing metrics and the fallback policy: see real.py.
+Missing metrics and the fallback policy: see real.py. Metrics no model can learn from
+(constant, nearly constant, almost always one value, all gaps) are refused before
+anomalies are injected: see quality.py.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .grid import TimeGrid, make_grid
 from .hints import metric_hints
 from .mixing import BLOCK_KIND, block_pieces, labelled, splice_synthetic_blocks
 from .prometheus import PrometheusClient, Progress
+from .quality import check_training_values
 from .real import PROMETHEUS, SYNTHETIC, fetch_real_values
 from .synthetic import synthetic_values
 
@@ -89,6 +92,7 @@ def load_training_frame(
         share_note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
         if synthetic_rows > anomaly_rows:
             share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
+    provenance["input_checks"] = check_training_values(values, spec, SYNTHETIC if real is None else source, provenance["window"])
     placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
     segments = anomalies.place(pieces, grid.points, placement_rng)
     blocks = [s for s in segments if s.kind == BLOCK_KIND]

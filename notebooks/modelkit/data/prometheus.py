@@ -4,8 +4,10 @@ Each feature's query is split into chunks of at most MAX_POINTS_PER_REQUEST poin
 (Prometheus refuses more than 11,000 per series); chunk k covers grid points
 [k*MAX, (k+1)*MAX), so seams neither repeat nor skip a point. Requests in flight are
 bounded; timeouts, connection errors, 429 and 5xx are retried with exponential backoff
-(or the server's Retry-After, up to 30 s), other 4xx are not (a bad query is reported
-with Prometheus' own error text).
+(or the server's Retry-After, up to 30 s), and so is any other transport or decoding
+failure (a body cut short, a 200 that is not JSON); other 4xx are not (a bad query is
+reported with Prometheus' own error text). Samples are checked: +Inf/-Inf/NaN become gaps
+(counted), anything else malformed is a DataError naming the query.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30
 
 Progress = Callable[[int, int], None]
-
-
 class PrometheusUnavailable(DataError):
     """Prometheus could not be reached or refused us (network, TLS, auth, retries exhausted)."""
 
@@ -43,7 +43,21 @@ class PrometheusEmpty(DataError):
 
 
 class PrometheusQueryError(DataError):
-    """Prometheus rejected a query (4xx); never retried, never a reason to fall back."""
+    """Prometheus rejected a query (4xx), or the query's answer is not one series of numbers
+    (an instant vector, several series, native histograms); never retried, never a reason to fall back."""
+
+
+class PrometheusBadAnswer(DataError):
+    """A successful answer that is not a well-formed range of samples (missing keys, text values,
+    samples outside the window); not retried (it would say the same), but the fallback policy applies."""
+
+
+@dataclass
+class Chunk:
+    positions: np.ndarray  # grid positions of the samples
+    values: np.ndarray  # NaN where the sample was +Inf, -Inf or NaN
+    non_finite: int
+    seconds: float
 
 
 @dataclass
@@ -51,6 +65,7 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     seconds_by_query: dict[str, float] = field(default_factory=dict)
+    non_finite_by_query: dict[str, int] = field(default_factory=dict)  # +Inf/-Inf/NaN samples, made gaps
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, retry: bool) -> None:
@@ -108,7 +123,9 @@ class PrometheusClient:
         )
 
     def _post(self, form: dict[str, str]) -> dict:
+        """The `data` of a successful answer; transport and decoding failures are retried alike."""
         endpoint = f"{self.url}/api/v1/query_range"
+        query = form["query"]
         last_problem, server_asks = "", 0.0
         for attempt in range(self.attempts):
             if attempt:
@@ -118,7 +135,7 @@ class PrometheusClient:
                 response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
                 raise PrometheusUnavailable(f"TLS to {self.url} failed: {exc}; set PROMETHEUS_CA_BUNDLE to the CA that signed its certificate") from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:  # refused, reset, timed out, body cut short or undecodable
                 last_problem = f"{type(exc).__name__}: {exc}"
                 log.warning("Prometheus request failed (attempt %d/%d): %s", attempt + 1, self.attempts, last_problem)
                 continue
@@ -127,10 +144,18 @@ class PrometheusClient:
                 last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 log.warning("Prometheus answered %s (attempt %d/%d)", response.status_code, attempt + 1, self.attempts)
                 continue
-            return self._decode(response, form["query"])
-        raise PrometheusUnavailable(f"Prometheus at {self.url} unreachable after {self.attempts} attempts; last problem: {last_problem}")
+            body = self._decode(response, query)
+            if body is None:
+                last_problem = f"HTTP 200 with a body that is not JSON ({len(response.content)} bytes: {response.text[:80]!r})"
+                log.warning("Prometheus answer undecodable (attempt %d/%d): %s", attempt + 1, self.attempts, last_problem)
+                continue
+            return _field(body, "data", dict, query)
+        raise PrometheusUnavailable(
+            f"Prometheus at {self.url} gave no usable answer to query {query!r} after {self.attempts} attempts; last problem: {last_problem}"
+        )
 
-    def _decode(self, response: requests.Response, query: str) -> dict:
+    def _decode(self, response: requests.Response, query: str) -> dict | None:
+        """The JSON body of a successful answer; None for a 200 whose body is not JSON (retried)."""
         if response.status_code in (401, 403):
             raise PrometheusUnavailable(
                 f"Prometheus at {self.url} answered HTTP {response.status_code} ({response.text.strip()[:200]}): "
@@ -139,14 +164,18 @@ class PrometheusClient:
         try:
             body = response.json()
         except ValueError:
+            if response.status_code == 200:
+                return None
             body = {}
+        if not isinstance(body, dict):
+            raise PrometheusBadAnswer(f"Prometheus answered query {query!r} with JSON that is not an object: {response.text[:120]!r}")
         if response.status_code != 200 or body.get("status") != "success":
             detail = f"{body.get('errorType', 'error')}: {body.get('error')}" if body.get("error") else response.text.strip()[:300]
             raise PrometheusQueryError(f"Prometheus rejected the query {query!r} (HTTP {response.status_code}): {detail}")
-        return body["data"]
+        return body
 
     def fetch(self, queries: dict[str, str], grid: TimeGrid, progress: Progress | None = None) -> dict[str, np.ndarray]:
-        """Each named query's values on the grid (NaN where Prometheus has no sample; all NaN for no series)."""
+        """Each named query's values on the grid (NaN where Prometheus has no finite sample; all NaN for no series)."""
         out = {name: np.full(grid.points, np.nan) for name in queries}
         jobs = [(name, first) for name in queries for first in range(0, grid.points, MAX_POINTS_PER_REQUEST)]
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
@@ -154,31 +183,67 @@ class PrometheusClient:
             for done, future in enumerate(as_completed(futures), start=1):
                 name = futures[future]
                 try:
-                    positions, values, seconds = future.result()
+                    chunk = future.result()
                 except DataError:
                     for other in futures:
                         other.cancel()
                     raise
-                out[name][positions] = values
-                self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + seconds
+                out[name][chunk.positions] = chunk.values
+                self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + chunk.seconds
+                self.stats.non_finite_by_query[name] = self.stats.non_finite_by_query.get(name, 0) + chunk.non_finite
                 if progress:
                     progress(done, len(jobs))
         return out
 
-    def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> tuple[np.ndarray, np.ndarray, float]:
+    def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> Chunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
         start = grid.start_seconds + first * grid.step_seconds
         end = grid.start_seconds + last * grid.step_seconds
         began = time.perf_counter()
         data = self._post({"query": query, "start": str(start), "end": str(end), "step": f"{grid.step_seconds}s"})
         if data.get("resultType") != "matrix":
-            raise PrometheusQueryError(f"query {query!r} returned a {data.get('resultType')}, not a range of values")
-        if len(data["result"]) > 1:
-            raise PrometheusQueryError(f"query {query!r} returned {len(data['result'])} series; expected one after aggregation")
-        positions, values = np.empty(0, dtype=np.int64), np.empty(0)
-        if data["result"]:
-            samples = data["result"][0]["values"]
-            stamps = np.fromiter((s[0] for s in samples), dtype=np.float64, count=len(samples))
-            values = np.array([s[1] for s in samples], dtype=np.float64)
-            positions = np.rint((stamps - grid.start_seconds) / grid.step_seconds).astype(np.int64)
-        return positions, values, time.perf_counter() - began
+            raise PrometheusQueryError(f"query {query!r} returned a {data.get('resultType')}, not a range of values (resultType matrix)")
+        result = _field(data, "result", list, query)
+        if len(result) > 1:
+            raise PrometheusQueryError(f"query {query!r} returned {len(result)} series; expected one after aggregation")
+        if not result:
+            return Chunk(np.empty(0, dtype=np.int64), np.empty(0), 0, time.perf_counter() - began)
+        stamps, values = _samples(_field(result, 0, dict, query), query)
+        positions = np.rint((stamps - grid.start_seconds) / grid.step_seconds).astype(np.int64)
+        off_grid = (positions < first) | (positions > last) | (np.abs(grid.start_seconds + positions * grid.step_seconds - stamps) > 1e-3)
+        if off_grid.any():
+            bad = stamps[off_grid][0]
+            raise PrometheusBadAnswer(
+                f"query {query!r}: Prometheus answered a sample at {bad!r}, outside the requested {start}..{end} every {grid.step_seconds} s"
+            )
+        non_finite = ~np.isfinite(values)
+        values[non_finite] = np.nan  # +Inf/-Inf/NaN (a division by zero): a gap, like a missing sample
+        return Chunk(positions, values, int(non_finite.sum()), time.perf_counter() - began)
+
+
+def _field(container, key, kind: type, query: str):
+    """container[key], which must be a `kind`; a PrometheusBadAnswer naming the query otherwise."""
+    try:
+        value = container[key]
+    except (KeyError, IndexError, TypeError):
+        raise PrometheusBadAnswer(f"Prometheus' answer to query {query!r} has no {key!r}: not a query_range answer") from None
+    if not isinstance(value, kind):
+        raise PrometheusBadAnswer(f"Prometheus' answer to query {query!r} has a {type(value).__name__} at {key!r}, expected a {kind.__name__}")
+    return value
+
+
+def _samples(series: dict, query: str) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, values) of one series of a matrix answer; values are strings in the API ("+Inf" included)."""
+    if "histograms" in series or "histogram" in series:
+        raise PrometheusQueryError(
+            f"query {query!r} returned native histograms, not numbers; wrap it, e.g. histogram_quantile(0.9, ...) or histogram_count(...)"
+        )
+    samples = _field(series, "values", list, query)
+    try:
+        stamps = np.array([float(s[0]) for s in samples], dtype=np.float64)
+        values = np.array([float(s[1]) for s in samples], dtype=np.float64)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise PrometheusBadAnswer(f"Prometheus' answer to query {query!r} holds a sample that is not [time, \"number\"] ({exc})") from None
+    if not np.isfinite(stamps).all():
+        raise PrometheusBadAnswer(f"Prometheus' answer to query {query!r} holds a sample with a non-finite timestamp")
+    return stamps, values

@@ -3,8 +3,9 @@
 A metric with samples for less than MIN_COVERAGE of the window counts as missing: in
 prometheus mode (or when all are missing) FALLBACK_POLICY decides (fail, or synthetic
 data, recorded in the provenance); in hybrid mode it gets a synthetic stand-in column.
-Gaps are filled linearly in time, at the window's edges with the nearest value, and
-counted per metric.
+Samples that are +Inf, -Inf or NaN (a query dividing by zero) are gaps, counted in
+`non_finite_samples`. Gaps are filled linearly in time, at the window's edges with the
+nearest value, and counted per metric in `gaps_filled`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def fetch_real_values(
         client = client or PrometheusClient.from_settings(settings)
         provenance["prometheus_url"] = client.url
         frame = pd.DataFrame(client.fetch(queries, grid, progress), index=grid.index())
-        missing = _missing_metrics(frame, queries, grid, client.url)
+        non_finite = {name: client.stats.non_finite_by_query.get(name, 0) for name in queries}
+        provenance["non_finite_samples"] = non_finite
+        missing = _missing_metrics(frame, queries, grid, client.url, non_finite)
         if missing and (source == PROMETHEUS or len(missing) == len(queries)):
             raise PrometheusEmpty("; ".join(missing.values()))
     except PrometheusQueryError:
@@ -77,12 +80,14 @@ def fetch_real_values(
     return frame
 
 
-def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str) -> dict[str, str]:
-    """Metrics with samples for less than MIN_COVERAGE of the window, each with the reason."""
+def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str, non_finite: dict[str, int]) -> dict[str, str]:
+    """Metrics with finite samples for less than MIN_COVERAGE of the window, each with the reason."""
     window = grid.describe()
     missing = {}
     for name, coverage in frame.notna().mean().items():
         if coverage < MIN_COVERAGE:
             amount = "no data" if coverage == 0 else f"too little data ({coverage:.0%} of the window, need {MIN_COVERAGE:.0%})"
-            missing[name] = f"{amount} for {name} ({queries[name]}) between {window['start']} and {window['end']} at {url}: is it scraped/recorded there?"
+            why = (f"{non_finite[name]} samples were +Inf/-Inf/NaN (a division by zero?)" if non_finite[name]
+                   else "is it scraped/recorded there?")
+            missing[name] = f"{amount} for {name} ({queries[name]}) between {window['start']} and {window['end']} at {url}: {why}"
     return missing

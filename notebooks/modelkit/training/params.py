@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from pathlib import Path
 from typing import Mapping
 
+from ..data.prometheus import PrometheusClient
+from ..data.retention import server_retention
 from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DEFAULT_VALUES, ModelSpec, get_model
-from ..settings import Settings
+from ..settings import Settings, source_and_hours
+from . import forecast_features as ff
 from .publish import refuse_duplicate_run
+
+log = logging.getLogger("modelkit.training")
 
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_PARAM = {env: param for param, env in PARAM_ENV.items()}
@@ -54,6 +61,42 @@ def _settings(env: Mapping[str, str]) -> Settings:
         raise ConfigError(named(variable, str(exc))) from None
 
 
+def warmup_hours(spec: ModelSpec) -> int:
+    """History loaded before the first training example: a forecaster's lags and seasonal baseline
+    (forecast_workflow.train loads TRAINING_HOURS plus this); other kinds load none."""
+    if spec.kind != "forecaster":
+        return 0
+    return math.ceil(ff.warmup_minutes(ff.parse_features(spec.features, spec.metric_names)) / 60)
+
+
+def check_retention(settings: Settings, spec: ModelSpec) -> None:
+    """Refuse a window (hours + warm-up) longer than the Prometheus server keeps; warn and go on when
+    the server does not say (a Thanos Querier answers neither status endpoint)."""
+    source, hours = source_and_hours(settings, spec)
+    if source == "synthetic":
+        return
+    if not settings.prometheus_url:
+        log.warning("PROMETHEUS_URL is not set: the training window is not checked against Prometheus' retention here "
+                    "(run-notebook checks it again before training)")
+        return
+    window = hours + warmup_hours(spec)
+    retention, why = server_retention(PrometheusClient.from_settings(settings))
+    if retention is None:
+        log.warning("%s does not say how long it keeps data (%s; a Thanos Querier serves neither): the %d h window "
+                    "(training hours + warm-up) is not checked against its retention; going on", settings.prometheus_url, why, window)
+        return
+    if retention.hours is not None and window > retention.hours:
+        fits = math.floor(retention.hours) - (window - hours)
+        raise ConfigError(named("TRAINING_HOURS", (
+            f"{hours} h of training + {window - hours} h of warm-up = {window} h is longer than Prometheus at "
+            f"{settings.prometheus_url} keeps ({retention.hours:g} h, {retention.told_by}): the oldest part would have no data; "
+            + (f"use at most {fits} h, or read long-term storage (Thanos) instead" if fits > 0 else "read long-term storage (Thanos) instead")
+        )))
+    if retention.size:
+        log.warning("Prometheus at %s also deletes data beyond %s (%s): the oldest hours of the %d h window may already be gone",
+                    settings.prometheus_url, retention.size, retention.told_by, window)
+
+
 def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Settings, ModelSpec, Path]:
     """Raise ConfigError naming the first bad param; return the checked settings, model and notebook."""
     settings = _settings(env)
@@ -67,4 +110,5 @@ def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Sett
         raise ConfigError(named("INFERENCE_SERVICE_NAME", f"{service!r} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"))
     if settings.run_id:
         refuse_duplicate_run(settings.models_root, spec.name, settings.run_id)
+    check_retention(settings, spec)
     return settings, spec, notebook
