@@ -109,7 +109,7 @@ def main() -> None:
                     alone = statistics.median(http)
             small = json.dumps({"instances": request_rows(1).tolist()})
             during, seconds = during_large_request(session, endpoint, small, json.dumps({"instances": request_rows(args.large).tolist()}))
-    print("floor = model.predict on the same rows in this process; ratio = HTTP p50 / floor p50")
+    print("baseline: floor = model.predict on the same rows in this process; ratio = HTTP p50 / floor p50")
     print(f"while one {args.large}-instance request took {seconds:.2f} s: {len(during)} single-instance requests, "
           f"p50 {statistics.median(during) * 1e3:.2f} ms ({statistics.median(during) / alone:.1f}x alone), "
           f"max {max(during) * 1e3:.1f} ms ({max(during) / seconds:.0%} of the large request)")

@@ -133,7 +133,11 @@ STEPS: tuple[PipelineStep, ...] = (
 
 # Runs whatever happened before it (Tekton `finally`): records the outcome of the run
 # beside the version, removes half-written staging directories and the run's folder.
-FINALLY_STEP = PipelineStep("report", ("modelkit", "report-run"), ("model-name",), "5m", extra_params=(TASKS_STATUS,))
+# An automatic rollback waits for the predictor to roll back, within the report Task's 5 minutes
+# (promote's own wait is MODELKIT_ROLLOUT_TIMEOUT, default 480 s, within its 10).
+REPORT_ROLLOUT_SECONDS = 240
+FINALLY_STEP = PipelineStep("report", ("modelkit", "report-run", "--rollout-timeout", str(REPORT_ROLLOUT_SECONDS)),
+                            ("model-name",), "5m", extra_params=(TASKS_STATUS,))
 # `timeouts.finally` of every PipelineRun the project creates: the report step's limit
 # plus time to schedule its pod. Without it a run that hits `timeouts.pipeline` cancels
 # `finally` too, and report (cleanup, rollback) never runs.

@@ -42,6 +42,8 @@ VARIABLES = {
     "RUN_ID": "name of this training run's version directory (default: UTC timestamp)",
     "GIT_REF": "git ref the code was fetched at, recorded in metadata (default: unknown)",
     "MODELKIT_REGISTRY": "path of the models registry (default: charts/hub/values.yaml of the project)",
+    "MODELKIT_ROLLOUT_TIMEOUT": "seconds promote/rollback wait for the InferenceService rollout, 1 to 3600 (default 480; "
+                                "read by lifecycle/cluster.py, --rollout-timeout wins)",
     "PROMETHEUS_URL": "Prometheus or Thanos Querier base URL (required for prometheus and hybrid)",
     "PROMETHEUS_TOKEN": "bearer token for Prometheus",
     "PROMETHEUS_TOKEN_FILE": "file holding the bearer token (default: the pod's service account token when present)",

@@ -133,6 +133,8 @@ EXPECTED_RULES = {
     ("model-training", "serving.kserve.io", "inferenceservices", "patch", ISVCS),
     ("model-training", "", "pods", "get", ()),
     ("model-training", "", "pods", "list", ()),
+    ("model-training", "apps", "deployments", "list", ()),
+    ("model-training", "apps", "replicasets", "list", ()),
     ("model-training-trigger", "tekton.dev", "pipelineruns", "create", ()),
     ("model-training-trigger", "tekton.dev", "pipelineruns", "list", ()),
 }
@@ -169,6 +171,14 @@ def test_rbac_grants_exactly_what_is_used(runner, expected):
     [crb] = by_kind(docs, "ClusterRoleBinding")
     assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-monitoring-view"}
     assert [(s["kind"], s["name"]) for s in crb["subjects"]] == [("ServiceAccount", "self-healing-workbench")]
+
+
+def test_serverless_promotion_reads_revisions_instead_of_deployments():
+    """cluster.py waits for the latest Knative Revision in Serverless, for the Deployment's
+    ReplicaSets and pods in RawDeployment: each mode is granted only what its wait reads."""
+    rules = granted(render(sets=["serving.deploymentMode=Serverless", "storage.accessMode=ReadWriteMany"]))
+    raw = {("model-training", "apps", "deployments", "list", ()), ("model-training", "apps", "replicasets", "list", ())}
+    assert rules == (EXPECTED_RULES - raw) | {("model-training", "serving.knative.dev", "revisions", "get", ())}
 
 
 def test_service_accounts_match_what_pods_use():
