@@ -30,8 +30,8 @@ def test_a_truncated_served_file_is_reported_in_one_line_and_the_other_models_ar
     truncate(artifacts.served_model_path(root, DETECTOR))
     with running_server(root, registry, [FORECASTER, DETECTOR]) as url:
         log = (tmp_path / "serve.log").read_text()
-        assert f"modelkit serve: not serving {DETECTOR}: {artifacts.served_model_path(root, DETECTOR)}: cannot be " \
-               "loaded, the file is truncated or corrupt" in log
+        assert f"modelkit serve: not serving {DETECTOR}: {artifacts.served_model_path(root, DETECTOR)}: not a " \
+               "complete model file" in log
         assert "Traceback" not in log
         assert predict(url, FORECASTER, [[0.1] * len(features_of(FORECASTER))]).status_code == 200
         assert requests.get(f"{url}/v1/models/{DETECTOR}", timeout=5).status_code == 404
@@ -46,7 +46,7 @@ def test_the_cluster_runtime_exits_with_one_line_naming_a_corrupt_file(tmp_path)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert f"{model_dir / artifacts.MODEL_FILE}: cannot be loaded, the file is truncated or corrupt" in result.stderr
+    assert f"{model_dir / artifacts.MODEL_FILE}: not a complete model file" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("modelkit serve: error: no model could be loaded")
 
 
@@ -56,7 +56,7 @@ def test_a_reload_of_a_corrupt_file_fails_naming_it_and_the_loaded_version_keeps
         truncate(artifacts.served_model_path(root, DETECTOR))
         response = requests.post(f"{url}/v2/repository/models/{DETECTOR}/load", timeout=30)
         assert response.status_code == 500
-        assert response.json()["error"].startswith(f"{artifacts.served_model_path(root, DETECTOR)}: cannot be loaded")
+        assert response.json()["error"].startswith(f"{artifacts.served_model_path(root, DETECTOR)}: not a complete model file")
         assert response.json()["error"].endswith("; version v1 keeps serving")
         answer = predict(url, DETECTOR, GUIDE_REQUEST["instances"])
         assert answer.status_code == 200 and answer.json()["model_version"] == "v1"

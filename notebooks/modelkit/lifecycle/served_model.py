@@ -79,8 +79,7 @@ def _load_estimator(model_file: Path, metadata: dict[str, Any]) -> Any:
     except ModelkitError:
         raise
     except Exception as exc:  # a truncated or corrupt pickle fails in any of a dozen ways (EOFError, UnpicklingError, ...)
-        raise ModelFileError(f"{model_file}: cannot be loaded, the file is truncated or corrupt "
-                             f"({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(f"{model_file}: not a complete model file ({type(exc).__name__}: {exc})") from None
     if not hasattr(estimator, "predict"):
         raise ModelFileError(f"{model_file}: holds a {type(estimator).__name__}, not a model with predict()")
     return estimator
