@@ -11,6 +11,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from ..data import load_training_frame
+from ..data.prometheus import PrometheusClient
+from ..recorded_source import RecordedSeries
 from . import anomaly_detector
 from .anomaly_evaluation import evaluate_flags, pr_auc, recall_by_kind
 from .frame_checks import check_frame
@@ -72,10 +74,12 @@ class AnomalyResult:
         )
 
 
-def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | None = None) -> AnomalyResult:
+def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | None = None,
+          client: PrometheusClient | RecordedSeries | None = None) -> AnomalyResult:
     """`pipeline`: an unfitted detector (default anomaly_detector.build_pipeline); `end`: last
-    time of the data window (default now; tests pin it)."""
-    loaded = load_training_frame(run.spec, run.data_settings(), end=end)
+    time of the data window (default now; tests pin it); `client`: where real values come from
+    (default: the run's Prometheus)."""
+    loaded = load_training_frame(run.spec, run.data_settings(), end=end, client=client)
     names = list(run.spec.features)
     step = check_frame(loaded.frame, names)
     split = split_by_time(loaded.frame, events=loaded.frame["is_anomaly"].to_numpy())

@@ -12,6 +12,8 @@ import pandas as pd
 from sklearn.multioutput import MultiOutputRegressor
 
 from ..data import load_training_frame
+from ..data.prometheus import PrometheusClient
+from ..recorded_source import RecordedSeries
 from ..errors import ConfigError
 from . import forecast_features as ff
 from . import forecaster
@@ -91,13 +93,14 @@ def _horizon(run: TrainingRun) -> int:
     return horizon
 
 
-def train(run: TrainingRun, end: datetime | None = None) -> ForecastResult:
+def train(run: TrainingRun, end: datetime | None = None, client: PrometheusClient | RecordedSeries | None = None) -> ForecastResult:
     """TRAINING_HOURS of examples; the warm-up history their lags need is loaded in addition.
-    `end`: last time of the data window (default now; tests pin it)."""
+    `end`: last time of the data window (default now; tests pin it); `client`: where real values
+    come from (default: the run's Prometheus)."""
     horizon = _horizon(run)
     features = ff.parse_features(run.spec.features, run.spec.metric_names)
     warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
-    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end)
+    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end, client=client)
     metrics_in = run.spec.metric_names
     step = check_frame(loaded.frame, metrics_in)
 
