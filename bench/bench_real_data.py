@@ -8,8 +8,9 @@ copied into the repository; without it the bench says so and skips (exit 0, so `
 on machines without it).
 
 Protocol per series (issue 11): a one-metric registry entry with the registry defaults of each
-kind (the default entry's settings and thresholds; its features that name its first metric,
-renamed to this series' metric, plus its time features). The project trains on the first 15 % of
+kind (the default entry's settings and thresholds, and each kind of feature it uses applied to
+this series' metric: the detector's "{m}_dev_6h" and "{m}", the forecaster's changes, deviations
+and time of day). The project trains on the first 15 % of
 the series exactly as a real-data run does (DATA_SOURCE=prometheus: the real values with the
 data module's injected events, split, fit, calibrate), the real gate judges the version, and the
 model scores the other 85 %. A version the gate refuses counts as finding nothing.
@@ -49,6 +50,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "notebooks"))
 
 from modelkit.errors import ModelkitError  # noqa: E402
+from modelkit.features import build_features, model_inputs, parse_features  # noqa: E402
 from modelkit.lifecycle.gate import run_gate  # noqa: E402
 from modelkit.recorded_source import RecordedSeries  # noqa: E402
 from modelkit.registry import _spec, find_registry_file, load_entries, validate_entries  # noqa: E402
@@ -66,7 +68,6 @@ FORECAST_STEP_SECONDS = 300
 HORIZON_MINUTES = 60
 QUICK_SERIES = ("realAWSCloudwatch/ec2_disk_write_bytes_c0d644.csv", "realTweets/Twitter_volume_AAPL.csv",
                 "realKnownCause/nyc_taxi.csv")
-TIME_FEATURES = ff.TIME_FEATURES
 
 
 @dataclass
@@ -94,18 +95,25 @@ def load_series(nab_dir: Path, name: str, windows: list[list[str]]) -> Series:
     return Series(name, grid.rename(METRIC).to_frame(), labels, step)
 
 
+def templates(entry: dict) -> list[str]:
+    """The entry's features with the metric name taken out ("{m}_dev_6h"), each once, in order."""
+    names = sorted((m["name"] for m in entry["metrics"]), key=len, reverse=True)
+    found = []
+    for feature in entry["features"]:
+        metric = next((m for m in names if feature == m or feature.startswith(m + "_")), None)
+        template = feature if metric is None else "{m}" + feature[len(metric):]
+        if template not in found:
+            found.append(template)
+    return found
+
+
 def one_metric_entry(kind: str) -> dict:
-    """The registry's default entry of `kind`, reduced to one metric called METRIC."""
+    """The registry's default entry of `kind` with one metric called METRIC, and each kind of feature
+    the default entry uses (a current value, a deviation from the 6 h mean, ...) applied to it."""
     default = next(e for e in load_entries(find_registry_file(PROJECT)) if e["kind"] == kind)
-    first = default["metrics"][0]
-    features = []
-    for feature in default["features"]:
-        if feature in TIME_FEATURES:
-            features.append(feature)
-        elif feature == first["name"] or feature.startswith(first["name"] + "_"):
-            features.append(METRIC + feature[len(first["name"]):])
     metric = {"name": METRIC, "query": METRIC, "aggregate": "mean",
-              "synthetic": {"anomalies": first["synthetic"]["anomalies"]}}
+              "synthetic": {"anomalies": default["metrics"][0]["synthetic"]["anomalies"]}}
+    features = [template.format(m=METRIC) for template in templates(default)]
     entry = {**default, "name": f"nab-{kind}", "metrics": [metric], "features": features}
     validate_entries([entry], source=f"one-metric {kind} entry")
     return entry
@@ -158,7 +166,7 @@ def project_detector(series: Series, root: Path) -> dict:
     if refused:
         metrics = detector_metrics(series, np.zeros(rows, dtype=bool), np.zeros(rows))
     else:
-        inputs = series.frame[list(entry["features"])].to_numpy(dtype=float)[series.train_rows :]
+        inputs = model_inputs(series.frame, entry["features"], series.step_seconds).to_numpy(dtype=float)[series.train_rows :]
         metrics = detector_metrics(series, result.model.predict(inputs) == -1, -result.model.score_samples(inputs))
     metrics["refused"] = refused
     metrics["false_alarm_limit"] = entry["thresholds"].get("maxFalseAlarmsPerDay")
@@ -167,14 +175,14 @@ def project_detector(series: Series, root: Path) -> dict:
 
 def project_forecaster(series: Series, root: Path) -> dict:
     entry = one_metric_entry("forecaster")
-    features = ff.parse_features(entry["features"], (METRIC,))
+    features = parse_features(entry["features"], (METRIC,))
     warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
     hours = int(series.train_rows * series.step_seconds // 3600) - warmup_hours
     if hours < 1:
         return {"refused": f"first {TRAIN_SHARE:.0%} is shorter than the {warmup_hours} h warm-up"}
     result, refused = train_and_gate(forecast_workflow, entry, series, root, hours)
     frame = series.frame
-    rows = pd.concat([ff.build_features(frame, features, series.step_seconds),
+    rows = pd.concat([build_features(frame, features, series.step_seconds),
                       ff.build_targets(frame, (METRIC,), HORIZON_MINUTES, series.step_seconds).add_prefix("target:"),
                       ff.seasonal_naive_change(frame, (METRIC,), HORIZON_MINUTES, series.step_seconds).add_prefix("seasonal:")],
                      axis=1).iloc[series.train_rows :].dropna()

@@ -46,6 +46,7 @@ class TrainingFrame:
     frame: pd.DataFrame  # metric columns (float), is_anomaly (bool), anomaly_kind (str)
     provenance: dict[str, Any]
     row_source: pd.Series  # per row: "prometheus" (untouched real value) or "synthetic"
+    untouched: pd.DataFrame  # metric columns before any splice or injection: the real (or clean synthetic) values
 
     @property
     def features(self) -> pd.DataFrame:
@@ -89,6 +90,7 @@ def load_training_frame(
         share_note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
         if synthetic_rows > anomaly_rows:
             share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
+    untouched = values.astype(float)
     placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
     segments = anomalies.place(pieces, grid.points, placement_rng)
     blocks = [s for s in segments if s.kind == BLOCK_KIND]
@@ -107,7 +109,8 @@ def load_training_frame(
         rows_per_source={name: int((row_source == name).sum()) for name in (PROMETHEUS, SYNTHETIC)},
         injected_anomalies=_describe_events(records, grid, frame),
     )
-    return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"))
+    return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"),
+                         untouched=untouched)
 
 
 def _anomaly_pieces(points: int, hints: dict, seed: int) -> list[tuple[str, int]]:
