@@ -107,7 +107,7 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budge
         fewest = min(m["false_alarms_per_day"] for _, m in results)
         feasible = [r for r in results if r[1]["false_alarms_per_day"] == fewest]
     if labels.any():
-        threshold, chosen = max(feasible, key=lambda r: (r[1]["event_recall"], r[1]["point_f1"], -r[0]))
+        threshold, chosen = max(feasible, key=lambda r: (r[1]["event_recall"], r[0]))
     else:
         threshold, chosen = max(feasible, key=lambda r: r[0])
     curve = pd.DataFrame([{"threshold": t, **m} for t, m in results])
