@@ -52,14 +52,11 @@ sys.path.insert(0, str(PROJECT / "notebooks"))
 from modelkit.errors import ModelkitError  # noqa: E402
 from modelkit.features import build_features, model_inputs, parse_features  # noqa: E402
 from modelkit.lifecycle.gate import run_gate  # noqa: E402
-from modelkit.recorded_source import RecordedSeries  # noqa: E402
 from modelkit.registry import _spec, find_registry_file, load_entries, validate_entries  # noqa: E402
-from modelkit.settings import Settings, source_and_hours  # noqa: E402
-from modelkit.training import anomaly_workflow, forecast_workflow  # noqa: E402
+from modelkit.scoring import train_on_values  # noqa: E402
 from modelkit.training import forecast_features as ff  # noqa: E402
 from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc  # noqa: E402
 from modelkit.training.publish import publish_version  # noqa: E402
-from modelkit.training.run_context import TrainingRun  # noqa: E402
 
 NAB_DIR = PROJECT.parent / "shared" / "datasets" / "nab-dev"
 TRAIN_SHARE = 0.15
@@ -119,19 +116,16 @@ def one_metric_entry(kind: str) -> dict:
     return entry
 
 
-def train_and_gate(workflow, entry: dict, series: Series, root: Path, hours: int):
+def train_and_gate(entry: dict, series: Series, root: Path, hours: int):
     """Train through the real-data path on the first TRAIN_SHARE, publish, gate: (result, refusal or None)."""
     spec = _spec(entry)
-    end = series.frame.index[series.train_rows - 1].to_pydatetime()
-    settings = Settings.from_env({"MODEL_NAME": spec.name, "MODELS_ROOT": str(root), "DATA_SOURCE": "prometheus",
-                                  "TRAINING_HOURS": str(hours), "PROMETHEUS_STEP_SECONDS": str(series.step_seconds)})
     run_id = series.name.replace("/", "-").removesuffix(".csv")
-    run = TrainingRun(settings, spec, run_id, *source_and_hours(settings, spec))
     result = None
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            result = workflow.train(run, end=end, client=RecordedSeries(series.frame, f"file:{series.name}"))
-            publish_version(run, result.model, result.metadata())
+            result = train_on_values(spec, series.frame.iloc[: series.train_rows], series.step_seconds,
+                                     models_root=root, run_id=run_id, hours=hours)
+            publish_version(result.run, result.model, result.metadata())
             run_gate(root, spec, run_id)
     except ModelkitError as exc:
         return result, str(exc).partition(" rejected: ")[2] or str(exc)
@@ -161,7 +155,7 @@ def reference_detector(series: Series) -> dict:
 def project_detector(series: Series, root: Path) -> dict:
     entry = one_metric_entry("anomaly-detector")
     hours = int(series.train_rows * series.step_seconds // 3600)
-    result, refused = train_and_gate(anomaly_workflow, entry, series, root, hours)
+    result, refused = train_and_gate(entry, series, root, hours)
     rows = len(series.frame) - series.train_rows
     if refused:
         metrics = detector_metrics(series, np.zeros(rows, dtype=bool), np.zeros(rows))
@@ -180,7 +174,7 @@ def project_forecaster(series: Series, root: Path) -> dict:
     hours = int(series.train_rows * series.step_seconds // 3600) - warmup_hours
     if hours < 1:
         return {"refused": f"first {TRAIN_SHARE:.0%} is shorter than the {warmup_hours} h warm-up"}
-    result, refused = train_and_gate(forecast_workflow, entry, series, root, hours)
+    result, refused = train_and_gate(entry, series, root, hours)
     frame = series.frame
     rows = pd.concat([build_features(frame, features, series.step_seconds),
                       ff.build_targets(frame, (METRIC,), HORIZON_MINUTES, series.step_seconds).add_prefix("target:"),
