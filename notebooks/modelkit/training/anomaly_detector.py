@@ -3,8 +3,8 @@
 A fixed `contamination` would flag the same share of points on every cluster. Instead
 the decision threshold is chosen on a validation slice that follows the training slice
 in time: the one that detects the most labelled (injected) events while raising at most
-CALIBRATION_SHARE of the allowed false alarms per day (ties: the best point F1, then the
-fewest flags; with no event in the slice, the most sensitive one within that budget).
+CALIBRATION_SHARE of the allowed false alarms per day (ties, and with no event in the
+slice: the most sensitive threshold within that budget, more warning for the same cost).
 False alarms are counted on the untouched values of the same slice (every alarm there is
 false), so an alarm that happens to touch an injected event never hides one. A budget
 that allows less than one false alarm on the slice cannot be measured there: it is then
