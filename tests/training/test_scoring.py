@@ -81,3 +81,14 @@ def test_score_writes_the_served_models_flags_computed_with_the_training_feature
     assert summary["version"] == "own-data" and summary["rows"] == len(scores)
     assert summary["alarms"] == len(runs(scores["flagged"].to_numpy())) and summary["events"] > 0
     assert 0 <= summary["event_recall"] <= 1
+
+
+def test_a_forecaster_scores_changes_and_levels_from_its_own_contract(tmp_path, registry):
+    settings = Settings.from_env({"MODEL_NAME": "predictive-analytics", "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "72"})
+    values = load_training_frame(get_model("predictive-analytics"), settings, end=END).untouched
+    result = train_on_values("predictive-analytics", values, 60, models_root=tmp_path, run_id="own", hours=48)
+    version = publish_version(result.run, result.model, result.metadata())
+    scored = score_values(version, values, 60)
+    assert len(scored) == len(values) - 1440  # a day of history before the first complete row
+    change = scored["node_cpu_utilisation_change_60m"]
+    assert np.allclose(scored["node_cpu_utilisation_forecast"], values.loc[scored.index, "node_cpu_utilisation"] + change)
