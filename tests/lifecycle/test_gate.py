@@ -249,3 +249,15 @@ def test_a_forecaster_replay_compares_mae_ratios_on_the_same_rows(root):
     candidate = artifacts.version_dir(root, FORECASTER, "challenger")
     compare_with_served(get_model(FORECASTER), artifacts.model_dir(root, FORECASTER), "challenger", metadata_of(candidate), verdict)
     assert verdict.compared_with == "champion" and "mae_ratio candidate" in verdict.notes[0], verdict.notes
+
+
+def test_a_served_version_the_window_cannot_feed_is_noted_not_compared(root):
+    serve_unchecked(root, DETECTOR, "champion", GOOD_DETECTOR_METRICS)
+    champion = artifacts.version_dir(root, DETECTOR, "champion")
+    artifacts.update_metadata(champion, feature_contract={"names": ["disk_bytes_dev_1h"] * 5, "count": 5})
+    train_version(root, DETECTOR, "challenger", 24)
+    verdict = Verdict(accepted=False, reasons=[])
+    candidate = artifacts.version_dir(root, DETECTOR, "challenger")
+    assert compare_with_served(get_model(DETECTOR), artifacts.model_dir(root, DETECTOR), "challenger",
+                               metadata_of(candidate), verdict) == []
+    assert "cannot be replayed on the candidate's window" in verdict.notes[0] and "disk_bytes_dev_1h" in verdict.notes[0]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
 from ..features import model_inputs
 from ..training.anomaly_evaluation import evaluate_flags
 from ..training.forecast_evaluation import evaluate
@@ -66,7 +67,7 @@ def replay_metrics(kind: str, metadata: dict[str, Any], version_path: Path, bloc
     judged = untouched.index >= pd.Timestamp(block["judged_from"])
     try:
         inputs = model_inputs(untouched, names, step)
-    except Exception as exc:  # noqa: BLE001 - any contract this window cannot feed is a reason, not a crash
+    except (ConfigError, KeyError) as exc:  # a contract naming other metrics or steps: a reason, not a crash
         return f"its features cannot be computed from the window: {exc}"
     if kind == "forecaster":
         metrics_in = tuple(untouched.columns)
@@ -86,6 +87,8 @@ def replay_metrics(kind: str, metadata: dict[str, Any], version_path: Path, bloc
     injected_inputs = model_inputs(injected, names, step)
     usable = judged & inputs.notna().all(axis=1) & injected_inputs.notna().all(axis=1)
     rows = int(usable.sum())
+    if not rows:
+        return "no row of the window has complete inputs"
     predicted = _predict(version_path, pd.concat([inputs[usable], injected_inputs[usable]]))  # one fresh process
     if isinstance(predicted, str):
         return predicted
