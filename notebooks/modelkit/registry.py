@@ -22,6 +22,7 @@ import yaml
 from cronsim import CronSim, CronSimError
 
 from .errors import ConfigError
+from .features import parse_features
 
 REGISTRY_ENV = "MODELKIT_REGISTRY"
 DEFAULT_VALUES = Path("charts/hub/values.yaml")
@@ -132,8 +133,10 @@ def validate_entries(entries: Any, source: str = "models") -> None:
         metric_names = [m["name"] for m in entry["metrics"]]
         if len(set(metric_names)) != len(metric_names):
             raise ConfigError(f"{where} field `metrics`: metric names must be unique")
-        if entry["kind"] == "anomaly-detector" and entry["features"] != metric_names:
-            raise ConfigError(f"{where} field `features`: an anomaly detector's features must be its metric names in order")
+        try:
+            parse_features(entry["features"], metric_names)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} field `features`: {exc}") from None
         if entry["kind"] == "forecaster" and "forecastHorizonMinutes" not in entry:
             raise ConfigError(f"{where} field `forecastHorizonMinutes`: required for a forecaster")
 

@@ -29,8 +29,9 @@ DETECTOR = "anomaly-detector"
 FORECASTER = "predictive-analytics"
 DETECTOR_THRESHOLDS = {"minEventRecall": 0.6, "maxAlarmsPerDay": 6}
 FORECASTER_THRESHOLDS = {"maxMape": 0.25}
-GOOD_DETECTOR_METRICS = {"event_recall": 0.9, "alarms_per_day": 2.0, "point_precision": 0.8}
-GOOD_FORECASTER_METRICS = {"mape": 0.1, "beats_baselines": True}
+GOOD_DETECTOR_METRICS = {"event_recall": 0.9, "alarms_per_day": 2.0, "point_precision": 0.8,
+                         "false_alarms_per_day": 1.0, "false_alarm_days": 1.4}
+GOOD_FORECASTER_METRICS = {"mape": 0.1, "beats_baselines": True, "mae_ratio": 0.8}
 
 
 def project_entries() -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
+from modelkit import features
 from modelkit.errors import ConfigError
 from modelkit.training import anomaly_detector
 from modelkit.training import forecast_features as ff
@@ -30,6 +31,30 @@ def test_calibration_detects_most_events_within_the_false_alarm_budget():
     assert generous.validation["event_recall"] == 1.0 and generous.validation["false_alarms"] <= 4
     assert generous.threshold > strict.threshold
     assert len(generous.curve) > 10 and {"threshold", "event_recall", "false_alarms_per_day"} <= set(generous.curve.columns)
+
+
+def test_false_alarms_hidden_under_an_injected_event_still_count_against_the_budget():
+    """A real blip under an injected event used to count as a detection, never as a false alarm: calibration now
+    counts false alarms on the untouched values of the slice (issue 11)."""
+    rng = np.random.default_rng(5)
+    untouched = rng.normal(0.0, 0.02, 2880)  # 2 days
+    for start in (305, 800, 2000):  # three real blips, as deep as the injected event
+        untouched[start] = -0.5
+    injected, labels = untouched.copy(), np.zeros(2880, dtype=bool)
+    labels[300:310] = True
+    injected[300:310] = -0.5  # the event covers the first blip
+    lenient = anomaly_detector.calibrate(injected, labels, MINUTE, budget_per_day=1.0)
+    assert lenient.validation["event_recall"] == 1.0  # two visible false alarms = 1/day: within budget
+    honest = anomaly_detector.calibrate(injected, labels, MINUTE, budget_per_day=1.0, untouched_scores=untouched)
+    assert honest.validation["event_recall"] == 0.0 and honest.validation["false_alarms"] == 0
+
+
+def test_a_budget_below_one_false_alarm_on_the_slice_means_none_at_all():
+    rng = np.random.default_rng(6)
+    scores = rng.normal(0.0, 0.02, 240)  # 4 h: a budget of 3/day allows 0.5 false alarm there
+    scores[100] = -0.5
+    chosen = anomaly_detector.calibrate(scores, np.zeros(240, dtype=bool), MINUTE, budget_per_day=3.0)
+    assert chosen.effective_budget_per_day == 0 and chosen.validation["false_alarms"] == 0
 
 
 def test_threshold_is_baked_into_the_fitted_forest():
@@ -77,7 +102,8 @@ def test_a_normal_value_just_beyond_the_training_range_scores_far_from_a_real_sp
 
 
 METRICS = ("cpu", "mem")
-NAMES = ["cpu", "cpu_delta_15m", "cpu_delta_1h", "cpu_delta_24h", "mem", "mem_delta_1h", "hour_of_day_sin", "day_of_week_cos"]
+NAMES = ["cpu", "cpu_delta_15m", "cpu_delta_1h", "cpu_delta_24h", "mem", "mem_delta_1h", "hour_of_day_sin", "day_of_week_cos",
+         "cpu_dev_1h", "cpu_zscore_6h", "mem_delta_1h_1d_ago"]
 
 
 def _frame(days: int = 3) -> pd.DataFrame:
@@ -87,26 +113,40 @@ def _frame(days: int = 3) -> pd.DataFrame:
 
 
 def test_features_are_parsed_from_registry_names_and_refuse_unknown_ones():
-    parsed = ff.parse_features(NAMES, METRICS)
-    assert [(f.metric, f.lag_minutes) for f in parsed[:4]] == [("cpu", 0), ("cpu", 15), ("cpu", 60), ("cpu", 1440)]
+    parsed = features.parse_features(NAMES, METRICS)
+    assert [(f.metric, f.operation, f.lookback_minutes) for f in parsed[:4]] == [
+        ("cpu", "value", 0), ("cpu", "delta", 15), ("cpu", "delta", 60), ("cpu", "delta", 1440)]
     assert parsed[6].metric is None and ff.warmup_minutes(parsed) == 1440
-    with pytest.raises(ConfigError, match="disk_delta_1h"):
-        ff.parse_features(["disk_delta_1h"], METRICS)
+    assert [(f.operation, f.window_minutes, f.days_ago) for f in parsed[8:]] == [("dev", 60, 0), ("zscore", 360, 0), ("delta", 60, 1)]
+    for bad in ("disk_delta_1h", "cpu_dev_0h", "cpu_mean_1h", "cpu_dev_1h_1d_ago", "cpu_delta_2d_1d_ago"):
+        with pytest.raises(ConfigError, match=bad):
+            features.parse_features([bad], METRICS)
 
 
 def test_inputs_at_t_never_see_values_after_t():
     frame = _frame()
-    parsed = ff.parse_features(NAMES, METRICS)
-    before = ff.build_features(frame, parsed, MINUTE)
+    parsed = features.parse_features(NAMES, METRICS)
+    before = features.build_features(frame, parsed, MINUTE)
     changed = frame.copy()
     cut = 2 * 1440
     changed.iloc[cut + 1:] = -99.0  # rewrite the future
-    after = ff.build_features(changed, parsed, MINUTE)
+    after = features.build_features(changed, parsed, MINUTE)
     pd.testing.assert_frame_equal(before.iloc[: cut + 1], after.iloc[: cut + 1])
     assert list(before.columns) == NAMES
     row = before.iloc[cut]
     assert row["mem_delta_1h"] == 60 and row["cpu_delta_24h"] == pytest.approx(frame["cpu"].iloc[cut] - frame["cpu"].iloc[cut - 1440])
     assert -1 <= row["hour_of_day_sin"] <= 1
+
+
+def test_deviation_features_are_relative_to_the_recent_window():
+    frame = _frame()
+    row = features.build_features(frame, features.parse_features(NAMES, METRICS), MINUTE).iloc[2000]
+    recent = frame["cpu"].iloc[2000 - 359 : 2001]
+    assert row["cpu_dev_1h"] == pytest.approx(frame["cpu"].iloc[2000] - frame["cpu"].iloc[1941:2001].mean())
+    assert row["cpu_zscore_6h"] == pytest.approx((frame["cpu"].iloc[2000] - recent.mean()) / recent.std(ddof=0))
+    assert row["mem_delta_1h_1d_ago"] == 60  # what mem did over the hour after this time yesterday
+    flat = pd.DataFrame({"cpu": np.ones(600), "mem": np.ones(600)}, index=frame.index[:600])
+    assert np.isfinite(features.model_inputs(flat, ["cpu_zscore_1h"], MINUTE).iloc[-1, 0])
 
 
 def test_targets_are_the_change_over_the_horizon_and_the_baseline_is_yesterday():

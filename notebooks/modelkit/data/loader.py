@@ -49,6 +49,7 @@ class TrainingFrame:
     frame: pd.DataFrame  # metric columns (float), is_anomaly (bool), anomaly_kind (str)
     provenance: dict[str, Any]
     row_source: pd.Series  # per row: "prometheus" (untouched real value) or "synthetic"
+    untouched: pd.DataFrame  # metric columns before any splice or injection: the real (or clean synthetic) values
 
     @property
     def features(self) -> pd.DataFrame:
@@ -93,6 +94,7 @@ def load_training_frame(
         if synthetic_rows > anomaly_rows:
             share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
     provenance["input_checks"] = check_training_values(values, spec, SYNTHETIC if real is None else source, provenance["window"])
+    untouched = values.astype(float)
     placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
     segments = anomalies.place(pieces, grid.points, placement_rng)
     blocks = [s for s in segments if s.kind == BLOCK_KIND]
@@ -111,7 +113,8 @@ def load_training_frame(
         rows_per_source={name: int((row_source == name).sum()) for name in (PROMETHEUS, SYNTHETIC)},
         injected_anomalies=_describe_events(records, grid, frame),
     )
-    return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"))
+    return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"),
+                         untouched=untouched)
 
 
 def _anomaly_pieces(points: int, hints: dict, seed: int) -> list[tuple[str, int]]:

@@ -3,11 +3,17 @@
 Checks, each adding a reason when it fails: the version is complete and names this
 model; its feature contract equals the registry's; the model file loads (allowlist
 unpickler, fresh process), expects as many features as the contract and predicts
-finite values of the right shape on the recorded held-out `probe_input`; the registry's
+finite values of the right shape on the recorded held-out `probe_input`; its held-out
+quality on untouched rows is good enough whatever the registry says (a forecaster beats
+every naive forecast on every metric, mae_ratio < 1; a detector stays within its
+false-alarm limit on a slice long enough to allow at least one); the registry's
 thresholds hold; real data was used when the registry requires it; and the primary
-metric is not worse than the served version's by more than the tolerance (skipped
-with --force, which is recorded, and when the two were evaluated on another data source
-or window: their metrics are not comparable, so only the thresholds decide). The verdict goes into metadata.json under `gate`.
+metric is not worse than the served version's by more than the tolerance (skipped with
+--force, which is recorded). For that comparison the candidate's recorded held-out window
+(replay.py) is replayed through both versions, so they are judged on the same rows even
+when they were trained on other data or hours; a version without a window (older modelkit)
+is compared by its recorded metrics, only when both were evaluated on the same data source
+and hours. The verdict goes into metadata.json under `gate`.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from .. import artifacts
 from ..errors import ConfigError, GateRejected
 from ..registry import ModelSpec
 from ..training.thresholds import check_thresholds
-from .policy import policy_for
+from ..training.anomaly_detector import false_alarm_limit
+from .policy import PromotionPolicy, policy_for
 from .probe import probe_in_fresh_process
+from .replay import KEY as REPLAY_KEY
+from .replay import replay_metrics
 from .served_state import file_sha256, served_version
 
 ANOMALY_LABELS = {-1, 1}
@@ -94,6 +103,33 @@ def check_thresholds_from_registry(spec: ModelSpec, metadata: dict[str, Any]) ->
             for key, d in detail.items() if not d["met"]]
 
 
+def check_held_out_quality(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
+    """The floor under any registry thresholds, on the held-out untouched rows (see module docstring)."""
+    metrics = metadata.get("metrics") or {}
+    if spec.kind == "forecaster":
+        ratio = metrics.get("mae_ratio")
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool):
+            return ["no held-out MAE ratio against naive forecasts (mae_ratio) in its metrics; retrain it with this modelkit"]
+        if ratio >= 1:
+            worst = [k.removeprefix("mae_ratio_") for k, v in metrics.items() if k.startswith("mae_ratio_") and v == ratio]
+            return [f"its held-out forecasts are no better than a naive forecast: MAE ratio {ratio:.3f} "
+                    f"({', '.join(worst) or 'worst metric'}) on untouched rows; a model must beat last value and same "
+                    "time yesterday on every metric (ratio < 1)"]
+        return []
+    if spec.kind != "anomaly-detector":
+        return []
+    limit = false_alarm_limit(spec.thresholds)
+    per_day, days = metrics.get("false_alarms_per_day"), metrics.get("false_alarm_days")
+    if not isinstance(per_day, (int, float)) or not isinstance(days, (int, float)):
+        return ["no false alarms per day counted on untouched held-out rows in its metrics; retrain it with this modelkit"]
+    if limit * days < 1:
+        return [f"its false-alarm limit of {limit:g}/day allows less than one false alarm on the {days:.2f}-day held-out "
+                "slice, so it cannot be checked; train on more hours or raise maxFalseAlarmsPerDay"]
+    if per_day > limit:
+        return [f"{per_day:.2f} false alarms/day on untouched held-out rows, over its limit of {limit:g}/day"]
+    return []
+
+
 def check_real_data(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
     if not spec.require_real_data:
         return []
@@ -105,6 +141,14 @@ def check_real_data(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:
     return []
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _worse_by(policy: PromotionPolicy, ours: float, theirs: float) -> float:
+    return (theirs - ours) if policy.higher_is_better else (ours - theirs)
+
+
 def compare_with_served(spec: ModelSpec, model_dir: Path, run_id: str, metadata: dict[str, Any],
                         verdict: Verdict) -> list[str]:
     policy = policy_for(spec)
@@ -112,30 +156,64 @@ def compare_with_served(spec: ModelSpec, model_dir: Path, run_id: str, metadata:
     if policy.primary_metric is None or served_run in (None, run_id):
         return []
     verdict.compared_with = served_run
+    served_path = artifacts.version_dir(model_dir.parent, spec.name, served_run)
     try:
-        served_metadata = artifacts.read_metadata(artifacts.version_dir(model_dir.parent, spec.name, served_run))
-        served_metrics = served_metadata["metrics"]
-    except (ConfigError, KeyError):
-        verdict.notes.append(f"served version {served_run} has no metrics; not compared")
+        served_metadata = artifacts.read_metadata(served_path)
+    except ConfigError:
+        verdict.notes.append(f"served version {served_run} has no metadata; not compared")
         return []
-    # Held-out metrics from another data source or window measure another problem.
+    if isinstance(metadata.get(REPLAY_KEY), dict):
+        candidate_path = artifacts.version_dir(model_dir.parent, spec.name, run_id)
+        return compare_by_replay(spec, policy, (candidate_path, metadata), (served_path, served_metadata), verdict)
+    return compare_recorded_metrics(policy, metadata, served_run, served_metadata, verdict)
+
+
+def compare_by_replay(spec: ModelSpec, policy: PromotionPolicy, candidate: tuple[Path, dict[str, Any]],
+                      served: tuple[Path, dict[str, Any]], verdict: Verdict) -> list[str]:
+    """Both versions predict the candidate's recorded held-out window; their primary metrics there are compared."""
+    block, metric, served_run = candidate[1][REPLAY_KEY], policy.primary_metric, served[0].name
+    ours = replay_metrics(spec.kind, candidate[1], candidate[0], block, spec.forecast_horizon_minutes)
+    theirs = replay_metrics(spec.kind, served[1], served[0], block, spec.forecast_horizon_minutes)
+    if isinstance(theirs, str):
+        verdict.notes.append(f"served version {served_run} cannot be replayed on the candidate's window ({theirs}); not compared")
+        return []
+    if isinstance(ours, str):
+        return [f"the candidate cannot be replayed on its own held-out window: {ours}"]
+    if not _number(ours.get(metric)) or not _number(theirs.get(metric)):
+        verdict.notes.append(f"replay gives no numeric {metric} (candidate {ours.get(metric)!r}, served {theirs.get(metric)!r}); not compared")
+        return []
+    rows = len(next(iter(block["untouched"].values())))
+    where = f" on the same replayed window ({rows} rows, judged from {block['judged_from']})"
+    verdict.notes.append(f"replayed the candidate's held-out window through both{where[len(' on the same replayed window'):]}: "
+                         f"{metric} candidate {ours[metric]:.4g}, served {served_run} {theirs[metric]:.4g}")
+    return _verdict_on(policy, metric, ours[metric], theirs[metric], served_run, where)
+
+
+def compare_recorded_metrics(policy: PromotionPolicy, metadata: dict[str, Any], served_run: str,
+                             served_metadata: dict[str, Any], verdict: Verdict) -> list[str]:
+    """Versions without a replay window: their recorded held-out metrics, when measured on the same kind of data."""
+    served_metrics = served_metadata.get("metrics") or {}
     evaluation = [(key, metadata.get(key), served_metadata.get(key)) for key in EVALUATION_KEYS]
     differing = [f"{key} {ours} vs {theirs}" for key, ours, theirs in evaluation if ours != theirs]
     if differing:
-        verdict.notes.append(f"served version {served_run} was evaluated on other data ({', '.join(differing)}); "
-                             "not compared, the thresholds decide")
+        verdict.notes.append(f"served version {served_run} was evaluated on other data ({', '.join(differing)}) and the "
+                             "candidate records no window to replay; not compared, the thresholds decide")
         return []
     metric = policy.primary_metric
     ours, theirs = (metadata.get("metrics") or {}).get(metric), served_metrics.get(metric)
-    if not isinstance(theirs, (int, float)) or isinstance(theirs, bool):
+    if not _number(theirs):
         verdict.notes.append(f"served version {served_run} has no numeric {metric}; not compared")
         return []
-    if not isinstance(ours, (int, float)) or isinstance(ours, bool):
+    if not _number(ours):
         return [f"candidate has no numeric {metric} to compare with the served version {served_run}"]
-    worse_by = (theirs - ours) if policy.higher_is_better else (ours - theirs)
+    return _verdict_on(policy, metric, ours, theirs, served_run, "")
+
+
+def _verdict_on(policy: PromotionPolicy, metric: str, ours: float, theirs: float, served_run: str, where: str) -> list[str]:
+    worse_by = _worse_by(policy, ours, theirs)
     if worse_by <= policy.tolerance:
         return []
-    return [f"{metric} = {ours:.4g} is worse than the served version {served_run}'s {theirs:.4g} "
+    return [f"{metric} = {ours:.4g} is worse than the served version {served_run}'s {theirs:.4g}{where} "
             f"by {worse_by:.4g} (tolerance {policy.tolerance}); use --force to promote anyway"]
 
 
@@ -154,6 +232,7 @@ def run_gate(root: Path, spec: ModelSpec, run_id: str, *, force: bool = False) -
     if rows:
         result = probe_in_fresh_process(version_path, rows)
         verdict.reasons += check_predictions(spec, rows, result)
+    verdict.reasons += check_held_out_quality(spec, metadata)
     verdict.reasons += check_thresholds_from_registry(spec, metadata)
     verdict.reasons += check_real_data(spec, metadata)
     comparison = compare_with_served(spec, artifacts.model_dir(root, spec.name), run_id, metadata, verdict)

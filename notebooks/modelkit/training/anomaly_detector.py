@@ -2,9 +2,13 @@
 
 A fixed `contamination` would flag the same share of points on every cluster. Instead
 the decision threshold is chosen on a validation slice that follows the training slice
-in time: the one that detects the most labelled events while raising at most
-CALIBRATION_SHARE of the allowed false alarms per day (ties: the best point F1, then the
-fewest flags; with no event in the slice, the most sensitive one within that budget). It is
+in time: the one that detects the most labelled (injected) events while raising at most
+CALIBRATION_SHARE of the allowed false alarms per day (ties, and with no event in the
+slice: the most sensitive threshold within that budget, more warning for the same cost).
+False alarms are counted on the untouched values of the same slice (every alarm there is
+false), so an alarm that happens to touch an injected event never hides one. A budget
+that allows less than one false alarm on the slice cannot be measured there: it is then
+taken as "no false alarm at all". It is
 baked into the fitted IsolationForest's `offset_`, so the pickled object is plain
 scikit-learn: `predict` returns -1 (anomaly) / +1 (normal) with that threshold and
 `score_samples` / `decision_function` give the scores (lower = more anomalous;
@@ -23,7 +27,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import ConfigError
-from .anomaly_evaluation import evaluate_flags
+from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
+from .events import runs
 
 DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
 CALIBRATION_SHARE = 0.3
@@ -72,26 +77,41 @@ def fit(features: pd.DataFrame, labels: pd.Series, pipeline: Pipeline, seed: int
 class Calibration:
     threshold: float  # flagged when score_samples < threshold
     false_alarm_budget_per_day: float
+    effective_budget_per_day: float  # 0 when the budget allows less than one false alarm on the slice
     within_budget: bool
     validation: dict  # evaluate_flags at the chosen threshold
     curve: pd.DataFrame  # one row per candidate threshold
 
 
-def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budget_per_day: float) -> Calibration:
-    """Choose the score threshold on a validation slice (see module docstring)."""
-    candidates = np.unique(np.quantile(scores, CANDIDATE_QUANTILES))
-    results = [(float(t), evaluate_flags(labels, scores < t, step_seconds)) for t in candidates]
-    feasible = [r for r in results if r[1]["false_alarms_per_day"] <= budget_per_day]
+def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budget_per_day: float,
+              untouched_scores: np.ndarray | None = None) -> Calibration:
+    """Choose the score threshold on a validation slice (see module docstring).
+
+    `untouched_scores`: the scores of the slice's values without injected events; false alarms
+    per day are counted on them (every alarm there is false). Without them (data without
+    injections), an alarm touching no labelled point is false."""
+    days = len(scores) * step_seconds / SECONDS_PER_DAY
+    effective_budget = budget_per_day if budget_per_day * days >= 1 else 0.0
+    # min(scores) flags nothing (flagged: score < threshold), so a threshold within the budget always exists
+    candidates = np.unique(np.append(np.quantile(scores, CANDIDATE_QUANTILES), scores.min()))
+    results = []
+    for t in candidates:
+        metrics = evaluate_flags(labels, scores < t, step_seconds)
+        if untouched_scores is not None:
+            metrics["false_alarms"] = len(runs(untouched_scores < t))
+            metrics["false_alarms_per_day"] = metrics["false_alarms"] / days
+        results.append((float(t), metrics))
+    feasible = [r for r in results if r[1]["false_alarms_per_day"] <= effective_budget]
     within_budget = bool(feasible)
     if not within_budget:
         fewest = min(m["false_alarms_per_day"] for _, m in results)
         feasible = [r for r in results if r[1]["false_alarms_per_day"] == fewest]
     if labels.any():
-        threshold, chosen = max(feasible, key=lambda r: (r[1]["event_recall"], r[1]["point_f1"], -r[0]))
+        threshold, chosen = max(feasible, key=lambda r: (r[1]["event_recall"], r[0]))
     else:
         threshold, chosen = max(feasible, key=lambda r: r[0])
     curve = pd.DataFrame([{"threshold": t, **m} for t, m in results])
-    return Calibration(threshold, budget_per_day, within_budget, chosen, curve)
+    return Calibration(threshold, budget_per_day, effective_budget, within_budget, chosen, curve)
 
 
 def set_threshold(model: Pipeline, threshold: float) -> Pipeline:
@@ -100,13 +120,18 @@ def set_threshold(model: Pipeline, threshold: float) -> Pipeline:
     return model
 
 
+def false_alarm_limit(thresholds: dict) -> float:
+    """False alarms per day a version may raise on untouched held-out rows: the registry's, else the default."""
+    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
+        if key in thresholds:
+            return float(thresholds[key])
+    return DEFAULT_FALSE_ALARMS_PER_DAY
+
+
 def false_alarm_budget(thresholds: dict) -> float:
-    """The budget calibration works to: CALIBRATION_SHARE of the registry's false-alarm limit.
+    """The budget calibration works to: CALIBRATION_SHARE of the false-alarm limit.
 
     Well inside the limit, because the validation and test slices are different days: a
     threshold chosen right at the limit on one exceeds it on the next about half the time.
     """
-    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
-        if key in thresholds:
-            return CALIBRATION_SHARE * float(thresholds[key])
-    return CALIBRATION_SHARE * DEFAULT_FALSE_ALARMS_PER_DAY
+    return CALIBRATION_SHARE * false_alarm_limit(thresholds)

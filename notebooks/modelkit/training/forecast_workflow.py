@@ -12,6 +12,10 @@ import pandas as pd
 from sklearn.multioutput import MultiOutputRegressor
 
 from ..data import load_training_frame
+from ..data.prometheus import PrometheusClient
+from ..lifecycle.replay import record_window
+from ..recorded_source import RecordedSeries
+from .. import features as feature_module
 from ..errors import ConfigError
 from . import forecast_features as ff
 from . import forecaster
@@ -37,6 +41,7 @@ class ForecastResult:
     model: MultiOutputRegressor
     predictions: dict[str, np.ndarray]  # method -> predicted change on the test slice
     metrics: dict[str, Any]
+    replay: dict[str, Any]  # the test slice for the gate's replay
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -71,13 +76,17 @@ class ForecastResult:
             outputs=self.outputs(),
             provenance=self.provenance,
             probe_input=self.probe_input(),
+            replay=self.replay,
             details={
-                "algorithm": "MultiOutputRegressor(HistGradientBoostingRegressor) of the change over the horizon",
+                "algorithm": "MultiOutputRegressor(VotingRegressor(HistGradientBoostingRegressor(absolute error), "
+                             "no change)) of the change over the horizon",
+                "tree_weight": self.model.estimators_[0].weights[0],
                 "horizon_minutes": self.horizon_minutes,
                 "warmup_hours_loaded": self.warmup_hours,
                 "baselines": {
                     "last_value": "level at t + horizon = level at t (change 0)",
                     "seasonal_naive": "level at t + horizon = level one day earlier",
+                    "weekly_naive": "level at t + horizon = level one week earlier (when the window holds a week before the test rows)",
                 },
                 "split": self.split.describe(),
             },
@@ -91,22 +100,29 @@ def _horizon(run: TrainingRun) -> int:
     return horizon
 
 
-def train(run: TrainingRun, end: datetime | None = None) -> ForecastResult:
+def train(run: TrainingRun, end: datetime | None = None, client: PrometheusClient | RecordedSeries | None = None) -> ForecastResult:
     """TRAINING_HOURS of examples; the warm-up history their lags need is loaded in addition.
-    `end`: last time of the data window (default now; tests pin it)."""
+    `end`: last time of the data window (default now; tests pin it); `client`: where real values
+    come from (default: the run's Prometheus).
+
+    Trained and judged on the untouched values only (the real ones, or the clean synthetic
+    series): injected anomaly events exist to test the detector and would teach the forecaster
+    that every excursion snaps back, and grade it on that."""
     horizon = _horizon(run)
-    features = ff.parse_features(run.spec.features, run.spec.metric_names)
+    features = feature_module.parse_features(run.spec.features, run.spec.metric_names)
     warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
-    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end)
+    loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end, client=client)
     metrics_in = run.spec.metric_names
     step = check_frame(loaded.frame, metrics_in)
+    values = loaded.untouched
 
-    inputs = ff.build_features(loaded.frame, features, step)
-    targets = ff.build_targets(loaded.frame, metrics_in, horizon, step)
-    seasonal = ff.seasonal_naive_change(loaded.frame, metrics_in, horizon, step).add_prefix("seasonal_naive:")
-    levels = loaded.frame[list(metrics_in)].add_prefix("current:")
+    inputs = feature_module.build_features(values, features, step)
+    targets = ff.build_targets(values, metrics_in, horizon, step)
+    seasonal = ff.seasonal_naive_change(values, metrics_in, horizon, step).add_prefix("seasonal_naive:")
+    weekly = ff.seasonal_naive_change(values, metrics_in, horizon, step, ff.MINUTES_PER_WEEK).add_prefix("weekly_naive:")
+    levels = values[list(metrics_in)].add_prefix("current:")
     rows = pd.concat([inputs, targets, seasonal, levels], axis=1).dropna()
-    split = split_by_time(rows, FRACTIONS, gap_rows=ff.rows_for(horizon, step, "forecast horizon"))
+    split = split_by_time(rows, FRACTIONS, gap_rows=feature_module.rows_for(horizon, step, "forecast horizon"))
 
     feature_names, target_names = list(inputs.columns), list(targets.columns)
     model = forecaster.fit(split.train[feature_names], split.train[target_names], run.settings.seed)
@@ -116,6 +132,11 @@ def train(run: TrainingRun, end: datetime | None = None) -> ForecastResult:
         "last_value": np.zeros((len(test), len(metrics_in))),
         "seasonal_naive": test[list(seasonal.columns)].to_numpy(dtype=float),
     }
+    same_time_last_week = weekly.loc[test.index].to_numpy(dtype=float)
+    if not np.isnan(same_time_last_week).any():  # the window holds a week before every test row
+        predictions["weekly_naive"] = same_time_last_week
     current = test[list(levels.columns)].set_axis(list(metrics_in), axis=1)
     metrics = evaluate(current, test[target_names], predictions)
-    return ForecastResult(run, loaded.frame, loaded.provenance, step, warmup_hours, split, model, predictions, metrics)
+    metrics["judged_on"] = "untouched rows (no injected anomaly in inputs, targets or history)"
+    replay = record_window(values[list(metrics_in)], test.index[0], step, ff.warmup_minutes(features))
+    return ForecastResult(run, loaded.frame, loaded.provenance, step, warmup_hours, split, model, predictions, metrics, replay)

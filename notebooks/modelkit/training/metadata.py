@@ -17,8 +17,10 @@ def build_metadata(
     provenance: dict[str, Any],
     probe_input: list[list[float]],
     details: dict[str, Any],
+    replay: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`metrics` are computed on held-out rows only; `details` holds model-specific extras."""
+    """`metrics` are computed on held-out rows only; `details` holds model-specific extras;
+    `replay` the held-out window the gate replays (lifecycle/replay.py; None: compared by recorded metrics)."""
     met, checks = check_thresholds(metrics, run.spec.thresholds)
     return {
         "model": run.spec.name,
@@ -38,4 +40,5 @@ def build_metadata(
         "training_hours": run.training_hours,
         "probe_input": probe_input,
         "details": details,
+        "replay": replay,
     }

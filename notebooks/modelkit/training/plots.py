@@ -8,7 +8,6 @@ from sklearn.metrics import precision_recall_curve
 
 from .anomaly_workflow import AnomalyResult
 from .events import runs
-from .forecast_evaluation import METHODS
 from .forecast_workflow import ForecastResult
 
 
@@ -42,6 +41,8 @@ def anomaly_test_slice(result: AnomalyResult):
         ax.set_ylabel(column, rotation=0, ha="right", fontsize=8)
     axes[-1].plot(test.index, result.test_scores, linewidth=0.6, color="purple")
     axes[-1].axhline(result.calibration.threshold, color="black", linestyle="--", label="threshold")
+    _shade(axes[-1], test.index, result.untouched_test_flags, "orange", "alarm on the untouched values (false)")
+    axes[-1].legend(loc="lower right", fontsize=7)
     axes[-1].set_ylabel("score_samples", rotation=0, ha="right", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=7)
     axes[0].set_title("Held-out test slice: labelled anomalies (red) and flagged points (black)")
@@ -76,7 +77,7 @@ def forecast_test_slice(result: ForecastResult):
     for column, (ax, metric) in enumerate(zip(np.atleast_1d(axes), result.metric_names)):
         current = test[f"current:{metric}"].to_numpy()
         ax.plot(when, current + test[result.target_names[column]].to_numpy(), color="black", linewidth=0.8, label="actual")
-        for method in METHODS:
+        for method in result.predictions:
             ax.plot(when, current + result.predictions[method][:, column], linewidth=0.6, label=method)
         ax.set_ylabel(metric, rotation=0, ha="right", fontsize=8)
     np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=7)
@@ -88,8 +89,8 @@ def forecast_test_slice(result: ForecastResult):
 def forecast_errors(result: ForecastResult):
     """MAE per metric: model against the two baselines."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    width = 0.8 / len(METHODS)
-    for n, method in enumerate(METHODS):
+    width = 0.8 / len(result.predictions)
+    for n, method in enumerate(result.predictions):
         prefix = "" if method == "model" else f"{method}_"
         values = [result.metrics[f"{prefix}mae_{m}"] for m in result.metric_names]
         ax.bar(np.arange(len(values)) + n * width, values, width, label=method)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .anomaly_workflow import AnomalyResult
-from .forecast_evaluation import METHODS
 from .forecast_workflow import ForecastResult
 from .thresholds import check_thresholds
 
@@ -31,46 +30,54 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
 
 def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
+    limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
         "never used for training or threshold calibration",
+        f"On the untouched values of the slice (no injected event; every alarm there is false):",
+        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
+        f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}",
+        "On the same slice with the injected, labelled anomaly events:",
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
-        f"  alarms:     {m['alarms']} ({m['false_alarms']} false) = {m['alarms_per_day']:.2f}/day, {m['false_alarms_per_day']:.2f} false/day",
+        f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day "
+        "touching no injected event",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
         f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated on the validation slice for at most "
-        f"{result.calibration.false_alarm_budget_per_day:g} false alarms/day"
+        f"{result.calibration.effective_budget_per_day:g} false alarms/day on its untouched values"
         + ("" if result.calibration.within_budget else " (no threshold met that budget; the fewest false alarms was taken)"),
     ]
 
 
 def forecast_lines(result: ForecastResult) -> list[str]:
     m, test = result.metrics, result.split.test
+    methods = list(result.predictions)
+    baselines = methods[1:]
     lines = [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Forecast: change of each metric over the next {result.horizon_minutes} min. Held-out test slice "
-        f"{test.index[0]} .. {test.index[-1]}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap",
-        f"  {'metric':<28}" + "".join(f"{method + ' MAE':>20}{method + ' MAPE':>21}" for method in METHODS),
+        f"{test.index[0]} .. {test.index[-1]}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
+        f"trained and judged on {m['judged_on']}",
+        f"  {'metric':<28}" + "".join(f"{method + ' MAE':>20}" for method in methods)
+        + "".join(f"{'MAE / ' + method:>22}" for method in baselines) + f"{'model MAPE':>12}",
     ]
     losing = []
     for metric in result.metric_names:
-        cells = ""
-        for method in METHODS:
-            prefix = "" if method == "model" else f"{method}_"
-            cells += f"{_number(m[f'{prefix}mae_{metric}']):>20}{_number(m[f'{prefix}mape_{metric}']):>21}"
-        lines.append(f"  {metric:<28}{cells}")
+        cells = "".join(f"{_number(m[('' if method == 'model' else method + '_') + 'mae_' + metric]):>20}" for method in methods)
+        cells += "".join(f"{_number(m[f'mae_ratio_{method}_{metric}']):>22}" for method in baselines)
+        lines.append(f"  {metric:<28}{cells}{_number(m[f'mape_{metric}']):>12}")
         if not m[f"beats_baselines_{metric}"]:
             losing.append(metric)
     if losing:
         lines.append(
-            f"The model does NOT beat the naive baselines on {', '.join(losing)}: a last-value or same-time-yesterday "
-            "forecast is at least as accurate there. Do not rely on it; train on more history (the registry default is "
-            f"{result.run.spec.training_hours} h)."
+            f"The model does NOT beat the naive baselines on {', '.join(losing)} (MAE ratio >= 1): a naive forecast is at "
+            f"least as accurate there, and the gate refuses such a version. Train on more history (the registry default "
+            f"is {result.run.spec.training_hours} h)."
         )
     else:
-        lines.append("The model beats both naive baselines (last value, same time yesterday) on every metric.")
+        lines.append(f"The model beats every naive baseline ({', '.join(baselines)}) on every metric: worst MAE ratio {m['mae_ratio']:.3f}.")
     return lines
 
 

@@ -1,0 +1,275 @@
+"""The default models on real, labelled infrastructure metrics, beside a reference pipeline.
+
+    .venv/bin/python bench/bench_real_data.py [--quick] [--nab-dir DIR]
+
+Data: the NAB subset in ../shared/datasets/nab-dev/ (25 real single-metric series with labelled
+incident windows; source, licence and label format in its README). It is read from there, never
+copied into the repository; without it the bench says so and skips (exit 0, so `make bench` runs
+on machines without it).
+
+Protocol per series (issue 11): a one-metric registry entry with the registry defaults of each
+kind (the default entry's settings and thresholds, and each kind of feature it uses applied to
+this series' metric: the detector's "{m}_dev_6h" and "{m}", the forecaster's changes, deviations
+and time of day). The project trains on the first 15 % of
+the series exactly as a real-data run does (DATA_SOURCE=prometheus: the real values with the
+data module's injected events, split, fit, calibrate), the real gate judges the version, and the
+model scores the other 85 %. A version the gate refuses counts as finding nothing.
+
+  detector:   event recall (labelled windows with a flagged point), alarm precision (runs of
+              consecutive flagged points touching a window), event F1, PR-AUC of the anomaly
+              scores against in-window points, alarms, false alarms per day.
+  forecaster: 1 h ahead, on the series at 5-minute steps: MAE / MAE of "last value", and of
+              "same time yesterday" for comparison.
+
+The reference row, from the same run on the same rows: RobustScaler + IsolationForest(200
+trees, contamination 0.05) on the value, its rolling 5-step mean/std/min/max, lags 1 and 5,
+difference and percent change (the pipeline of the project's original notebook).
+--quick: three series, for a check in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import RobustScaler
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "notebooks"))
+
+from modelkit.errors import ModelkitError  # noqa: E402
+from modelkit.features import build_features, model_inputs, parse_features  # noqa: E402
+from modelkit.lifecycle.gate import run_gate  # noqa: E402
+from modelkit.registry import _spec, find_registry_file, load_entries, validate_entries  # noqa: E402
+from modelkit.scoring import train_on_values  # noqa: E402
+from modelkit.training import forecast_features as ff  # noqa: E402
+from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc  # noqa: E402
+from modelkit.training.publish import publish_version  # noqa: E402
+
+NAB_DIR = PROJECT.parent / "shared" / "datasets" / "nab-dev"
+TRAIN_SHARE = 0.15
+METRIC = "value"
+FORECAST_STEP_SECONDS = 300
+HORIZON_MINUTES = 60
+QUICK_SERIES = ("realAWSCloudwatch/ec2_disk_write_bytes_c0d644.csv", "realTweets/Twitter_volume_AAPL.csv",
+                "realKnownCause/nyc_taxi.csv")
+
+
+@dataclass
+class Series:
+    name: str
+    frame: pd.DataFrame  # column METRIC on a regular UTC grid
+    labels: np.ndarray  # per row: inside a labelled window
+    step_seconds: int
+
+    @property
+    def train_rows(self) -> int:
+        return int(len(self.frame) * TRAIN_SHARE)
+
+
+def load_series(nab_dir: Path, name: str, windows: list[list[str]]) -> Series:
+    """The series on a regular grid at its median step (mean per step, gaps filled linearly)."""
+    raw = pd.read_csv(nab_dir / name, parse_dates=["timestamp"])
+    stamps = pd.DatetimeIndex(raw["timestamp"]).tz_localize("UTC")
+    step = int(round(float(np.median(np.diff(stamps.asi8)) / 1e9)))
+    values = pd.Series(raw["value"].to_numpy(dtype=float), index=stamps).sort_index()
+    grid = values.resample(f"{step}s", origin="epoch").mean().interpolate(limit_area="inside")
+    labels = np.zeros(len(grid), dtype=bool)
+    for start, end in windows:
+        labels |= (grid.index >= pd.Timestamp(start, tz="UTC")) & (grid.index <= pd.Timestamp(end, tz="UTC"))
+    return Series(name, grid.rename(METRIC).to_frame(), labels, step)
+
+
+def templates(entry: dict) -> list[str]:
+    """The entry's features with the metric name taken out ("{m}_dev_6h"), each once, in order."""
+    names = sorted((m["name"] for m in entry["metrics"]), key=len, reverse=True)
+    found = []
+    for feature in entry["features"]:
+        metric = next((m for m in names if feature == m or feature.startswith(m + "_")), None)
+        template = feature if metric is None else "{m}" + feature[len(metric):]
+        if template not in found:
+            found.append(template)
+    return found
+
+
+def one_metric_entry(kind: str) -> dict:
+    """The registry's default entry of `kind` with one metric called METRIC, and each kind of feature
+    the default entry uses (a current value, a deviation from the 6 h mean, ...) applied to it."""
+    default = next(e for e in load_entries(find_registry_file(PROJECT)) if e["kind"] == kind)
+    metric = {"name": METRIC, "query": METRIC, "aggregate": "mean",
+              "synthetic": {"anomalies": default["metrics"][0]["synthetic"]["anomalies"]}}
+    features = [template.format(m=METRIC) for template in templates(default)]
+    entry = {**default, "name": f"nab-{kind}", "metrics": [metric], "features": features}
+    validate_entries([entry], source=f"one-metric {kind} entry")
+    return entry
+
+
+def train_and_gate(entry: dict, series: Series, root: Path, hours: int):
+    """Train through the real-data path on the first TRAIN_SHARE, publish, gate: (result, refusal or None)."""
+    spec = _spec(entry)
+    run_id = series.name.replace("/", "-").removesuffix(".csv")
+    result = None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = train_on_values(spec, series.frame.iloc[: series.train_rows], series.step_seconds,
+                                     models_root=root, run_id=run_id, hours=hours)
+            publish_version(result.run, result.model, result.metadata())
+            run_gate(root, spec, run_id)
+    except ModelkitError as exc:
+        return result, str(exc).partition(" rejected: ")[2] or str(exc)
+    return result, None
+
+
+def detector_metrics(series: Series, flags: np.ndarray, scores: np.ndarray) -> dict:
+    rest = slice(series.train_rows, None)
+    metrics = evaluate_flags(series.labels[rest], flags, series.step_seconds)
+    metrics["pr_auc"] = pr_auc(series.labels[rest], scores)
+    return metrics
+
+
+def reference_detector(series: Series) -> dict:
+    value = series.frame[METRIC]
+    roll = value.rolling(5, min_periods=1)
+    inputs = pd.DataFrame({
+        "value": value, "mean5": roll.mean(), "std5": roll.std(), "min5": roll.min(), "max5": roll.max(),
+        "lag1": value.shift(1), "lag5": value.shift(5), "diff": value.diff(), "pct": value.pct_change(),
+    }).replace([np.inf, -np.inf], np.nan).fillna(0.0).to_numpy()
+    model = make_pipeline(RobustScaler(), IsolationForest(n_estimators=200, contamination=0.05, random_state=0))
+    model.fit(inputs[: series.train_rows])
+    rest = inputs[series.train_rows :]
+    return detector_metrics(series, model.predict(rest) == -1, -model.score_samples(rest))
+
+
+def project_detector(series: Series, root: Path) -> dict:
+    entry = one_metric_entry("anomaly-detector")
+    hours = int(series.train_rows * series.step_seconds // 3600)
+    result, refused = train_and_gate(entry, series, root, hours)
+    rows = len(series.frame) - series.train_rows
+    if refused:
+        metrics = detector_metrics(series, np.zeros(rows, dtype=bool), np.zeros(rows))
+    else:
+        inputs = model_inputs(series.frame, entry["features"], series.step_seconds).to_numpy(dtype=float)[series.train_rows :]
+        metrics = detector_metrics(series, result.model.predict(inputs) == -1, -result.model.score_samples(inputs))
+    metrics["refused"] = refused
+    metrics["false_alarm_limit"] = entry["thresholds"].get("maxFalseAlarmsPerDay")
+    return metrics
+
+
+def project_forecaster(series: Series, root: Path) -> dict:
+    entry = one_metric_entry("forecaster")
+    features = parse_features(entry["features"], (METRIC,))
+    warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
+    hours = int(series.train_rows * series.step_seconds // 3600) - warmup_hours
+    if hours < 1:
+        return {"refused": f"first {TRAIN_SHARE:.0%} is shorter than the {warmup_hours} h warm-up"}
+    result, refused = train_and_gate(entry, series, root, hours)
+    frame = series.frame
+    rows = pd.concat([build_features(frame, features, series.step_seconds),
+                      ff.build_targets(frame, (METRIC,), HORIZON_MINUTES, series.step_seconds).add_prefix("target:"),
+                      ff.seasonal_naive_change(frame, (METRIC,), HORIZON_MINUTES, series.step_seconds).add_prefix("seasonal:")],
+                     axis=1).iloc[series.train_rows :].dropna()
+    actual = rows.filter(like="target:").to_numpy()[:, 0]
+    last_value_mae = float(np.mean(np.abs(actual)))
+    model = None if result is None else result.model.predict(rows[list(entry["features"])].to_numpy(dtype=float))[:, 0]
+    served = np.zeros(len(rows)) if refused or model is None else model
+    ratio = lambda predicted: float(np.mean(np.abs(predicted - actual))) / last_value_mae  # noqa: E731
+    return {
+        "refused": refused,
+        "ratio": ratio(served),
+        "model_ratio": None if model is None else ratio(model),
+        "seasonal_ratio": ratio(rows.filter(like="seasonal:").to_numpy()[:, 0]),
+    }
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _verdict(refused: str | None) -> str:
+    return f"refused: {refused[:110]}" if refused else "accepted"
+
+
+def print_detector_table(results: dict[str, dict[str, dict]]) -> None:
+    print("\nDetector on the 85 % after training (ref = reference pipeline, prj = project, gated)")
+    print(f"{'series':<52}{'windows':>8}{'found ref/prj':>15}{'F1 ref/prj':>14}{'PR-AUC ref/prj':>16}"
+          f"{'alarms ref/prj':>16}{'FA/day prj':>11}  gate")
+    for name, row in results.items():
+        ref, prj = row["reference"], row["project"]
+        print(f"{name:<52}{prj['events']:>8}{ref['events_detected']:>7}/{prj['events_detected']:<7}"
+              f"{_fmt(ref['event_f1'], '.2f'):>7}/{_fmt(prj['event_f1'], '.2f'):<6}"
+              f"{_fmt(ref['pr_auc'], '.3f'):>8}/{_fmt(prj['pr_auc'], '.3f'):<7}"
+              f"{ref['alarms']:>8}/{prj['alarms']:<7}{prj['false_alarms_per_day']:>11.2f}  "
+              f"{_verdict(prj['refused'])}")
+    print("summary:")
+    for who in ("reference", "project"):
+        rows = [r[who] for r in results.values()]
+        f1 = np.mean([r["event_f1"] or 0.0 for r in rows])
+        auc = np.mean([r["pr_auc"] for r in rows if r["pr_auc"] is not None])
+        found, windows = sum(r["events_detected"] for r in rows), sum(r["events"] for r in rows)
+        line = (f"  {who:<10} mean event F1 {f1:.3f}  mean PR-AUC {auc:.3f}  windows {found}/{windows}  "
+                f"alarms {sum(r['alarms'] for r in rows)}")
+        if who == "project":
+            accepted = [r for r in rows if not r["refused"]]
+            over = [r for r in accepted if r["false_alarm_limit"] is not None and r["false_alarms_per_day"] > r["false_alarm_limit"]]
+            line += f"  accepted {len(accepted)}/{len(rows)}, accepted over the false-alarm limit: {len(over)}"
+        print(line)
+    print("targets (issue 11, full subset): event F1 >= 0.45, PR-AUC >= 0.25, >= 54/60 windows, <= 1200 alarms, "
+          "no accepted version over its false-alarm limit")
+
+
+def print_forecaster_table(results: dict[str, dict]) -> None:
+    print(f"\nForecaster, {HORIZON_MINUTES} min ahead, on the 85 % after training (MAE / last-value MAE; "
+          "served = the model if the gate accepted it, else last value)")
+    print(f"{'series':<52}{'model':>8}{'served':>8}{'yesterday':>10}  gate")
+    for name, row in results.items():
+        print(f"{name:<52}{_fmt(row.get('model_ratio')):>8}{_fmt(row.get('ratio')):>8}{_fmt(row.get('seasonal_ratio')):>10}  "
+              f"{_verdict(row['refused'])}")
+    models = [r["model_ratio"] for r in results.values() if r.get("model_ratio") is not None]
+    accepted = [r for r in results.values() if not r["refused"]]
+    worse = [r for r in accepted if r["model_ratio"] > 1.0]
+    print(f"summary: mean model ratio {np.mean(models) if models else float('nan'):.3f} over {len(models)} series; "
+          f"accepted {len(accepted)}/{len(results)}, accepted and worse than last value: {len(worse)}")
+    print("targets: mean ratio <= 0.9, each series <= 1.0 or refused by the gate")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {len(QUICK_SERIES)} series")
+    parser.add_argument("--nab-dir", type=Path, default=NAB_DIR, help=f"the NAB subset (default {NAB_DIR})")
+    args = parser.parse_args()
+    labels_file = args.nab_dir / "labels.json"
+    if not labels_file.is_file():
+        print(f"bench_real_data: SKIPPED, no real labelled data at {args.nab_dir} (labels.json missing); "
+              "it is read from ../shared/datasets/nab-dev beside the checkout, or pass --nab-dir")
+        return 0
+    labels = json.loads(labels_file.read_text())
+    names = [n for n in sorted(labels) if (args.nab_dir / n).is_file() and (not args.quick or n in QUICK_SERIES)]
+    detectors, forecasters = {}, {}
+    warnings.filterwarnings("ignore", category=UserWarning)
+    with tempfile.TemporaryDirectory(prefix="bench-real-") as root:
+        for name in names:
+            series = load_series(args.nab_dir, name, labels[name])
+            detectors[name] = {"reference": reference_detector(series), "project": project_detector(series, Path(root))}
+            if series.step_seconds == FORECAST_STEP_SECONDS:
+                forecasters[name] = project_forecaster(series, Path(root))
+            print(f"done {name}", file=sys.stderr, flush=True)
+    print(f"{len(names)} real series from {args.nab_dir}; train on the first {TRAIN_SHARE:.0%}, score the rest")
+    print_detector_table(detectors)
+    print_forecaster_table(forecasters)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""Model inputs from metric values: the one feature code of training, batch scoring, the gate's
+replay and serving clients, driven by the names in a registry entry's `features` list.
+
+A feature name is one of (<w> is a window <count><m|h|d>, a whole number of grid steps):
+  <metric>                    the metric's current value
+  <metric>_delta_<w>          change over the window: current value minus the value <w> earlier
+                              (<metric>_delta_1d / _delta_7d: deviation from the same time
+                              yesterday / last week)
+  <metric>_dev_<w>            deviation from the recent mean: current value minus the mean of
+                              the last <w> (current value included), in the metric's unit
+  <metric>_zscore_<w>         the same deviation in units of recent spread (the standard
+                              deviation of the last <w>)
+  <metric>_delta_<w>_<n>d_ago what came next <n> days ago: the change over the <w> that followed
+                              the same time <n> days earlier (<w> shorter than <n> days)
+  hour_of_day_sin|cos, day_of_week_sin|cos   position in the day and week (UTC)
+
+Every feature at time t uses values at t or earlier, so a served model needs nothing but the
+recent history of its metrics; NaN marks rows whose history is too short.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+MINUTES_PER_DAY = 1440
+TIME_FEATURES = ("hour_of_day_sin", "hour_of_day_cos", "day_of_week_sin", "day_of_week_cos")
+OPERATIONS = ("delta", "dev", "zscore")
+_WINDOW = r"(?P<count>\d+)(?P<unit>[mhd])"
+_DERIVED = re.compile(rf"^(?P<metric>[a-z_][a-z0-9_]*?)_(?P<operation>{'|'.join(OPERATIONS)})_{_WINDOW}(?:_(?P<days>\d+)d_ago)?$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": MINUTES_PER_DAY}
+MIN_SPREAD = 1e-9  # a window of identical values has no spread; its z-score stays finite
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    metric: str | None  # None for time features
+    operation: str = "value"  # value | delta | dev | zscore | time
+    window_minutes: int = 0
+    days_ago: int = 0  # delta over the window that followed the same time this many days earlier
+
+    @property
+    def lookback_minutes(self) -> int:
+        """How far back in time the feature reads."""
+        return self.days_ago * MINUTES_PER_DAY if self.days_ago else self.window_minutes
+
+
+def _parse_one(name: str, metric_names: tuple[str, ...]) -> Feature | None:
+    if name in metric_names:
+        return Feature(name, name)
+    if name in TIME_FEATURES:
+        return Feature(name, None, "time")
+    match = _DERIVED.match(name)
+    if not match or match["metric"] not in metric_names or int(match["count"]) == 0:
+        return None
+    window = int(match["count"]) * _UNIT_MINUTES[match["unit"]]
+    days = int(match["days"] or 0)
+    if match["days"] is not None and (match["operation"] != "delta" or days == 0 or window >= days * MINUTES_PER_DAY):
+        return None
+    return Feature(name, match["metric"], match["operation"], window, days)
+
+
+def parse_features(names: tuple[str, ...] | list[str], metric_names: tuple[str, ...] | list[str]) -> list[Feature]:
+    """The parsed features, in contract order; ConfigError naming the first name outside the grammar."""
+    parsed = []
+    for name in names:
+        feature = _parse_one(name, tuple(metric_names))
+        if feature is None:
+            raise ConfigError(
+                f"feature {name!r} is not <metric>, <metric>_delta|dev|zscore_<n>m|h|d, <metric>_delta_<n>m|h_<k>d_ago "
+                f"or one of {', '.join(TIME_FEATURES)} (metrics: {', '.join(metric_names)})"
+            )
+        parsed.append(feature)
+    return parsed
+
+
+def rows_for(minutes: int, step_seconds: int, what: str) -> int:
+    if (minutes * 60) % step_seconds:
+        raise ConfigError(f"{what} of {minutes} min is not a whole number of {step_seconds} s steps")
+    return minutes * 60 // step_seconds
+
+
+def lookback_minutes(features: list[Feature]) -> int:
+    """History a row needs before its features are complete."""
+    return max([f.lookback_minutes for f in features] + [0])
+
+
+def _time_feature(name: str, index: pd.DatetimeIndex) -> np.ndarray:
+    minute_of_day = index.hour * 60 + index.minute + index.second / 60
+    if name.startswith("hour_of_day"):
+        angle = 2 * np.pi * minute_of_day / MINUTES_PER_DAY
+    else:
+        angle = 2 * np.pi * (index.dayofweek + minute_of_day / MINUTES_PER_DAY) / 7
+    return np.sin(angle) if name.endswith("sin") else np.cos(angle)
+
+
+def _column(series: pd.Series, feature: Feature, step_seconds: int) -> pd.Series:
+    rows = rows_for(feature.window_minutes, step_seconds, f"feature {feature.name!r} window")
+    if feature.operation == "delta":
+        back = rows_for(feature.days_ago * MINUTES_PER_DAY, step_seconds, f"feature {feature.name!r}") if feature.days_ago else 0
+        start = series.shift(back)
+        return series.shift(back - rows) - start if feature.days_ago else series - series.shift(rows)
+    window = series.rolling(rows, min_periods=rows)
+    deviation = series - window.mean()
+    if feature.operation == "dev":
+        return deviation
+    return deviation / np.maximum(window.std(ddof=0), MIN_SPREAD)
+
+
+def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: int) -> pd.DataFrame:
+    """One column per feature, in contract order, from a frame of metric columns on a regular grid."""
+    columns = {}
+    for feature in features:
+        if feature.operation == "time":
+            columns[feature.name] = _time_feature(feature.name, frame.index)
+        elif feature.operation == "value":
+            columns[feature.name] = frame[feature.metric].to_numpy(dtype=float)
+        else:
+            columns[feature.name] = _column(frame[feature.metric].astype(float), feature, step_seconds).to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def model_inputs(frame: pd.DataFrame, names: tuple[str, ...] | list[str], step_seconds: int) -> pd.DataFrame:
+    """The contract `names` computed from `frame`'s metric columns (NaN where history is short)."""
+    metric_names = tuple(c for c in frame.columns if c not in ("is_anomaly", "anomaly_kind"))
+    return build_features(frame, parse_features(names, metric_names), step_seconds)
