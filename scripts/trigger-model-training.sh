@@ -58,6 +58,17 @@ if [ "$MODE" = local ]; then
   exec "$(modelkit_python)" -m modelkit.cli train --model "$MODEL" "${options[@]}" "${ROOT_OPTION[@]}"
 fi
 
+# The chart's run spec of the model gives the run its pod template (service account, security
+# context, and with ReadWriteOnce storage the affinity to the volume's node).
+run_spec=$(mktemp)
+trap 'rm -f "$run_spec"' EXIT
+if { command -v oc || command -v "${KUBECTL:-kubectl}"; } >/dev/null 2>&1 \
+   && kube get configmap "$MODEL-training-run" -o 'jsonpath={.data.pipelinerun\.yaml}' >"$run_spec" 2>/dev/null \
+   && [ -s "$run_spec" ]; then
+  extra+=(--run-spec "$run_spec")
+else
+  echo "note: no ConfigMap $MODEL-training-run in $NAMESPACE (chart not installed here?): the run gets Tekton's default pod template" >&2
+fi
 manifest=$("$(modelkit_python)" -m modelkit.lifecycle.pipelinerun --model "$MODEL" --namespace "$NAMESPACE" \
   "${options[@]}" "${extra[@]}") || die "could not build the PipelineRun for $MODEL"
 if [ "$DRY_RUN" = true ]; then

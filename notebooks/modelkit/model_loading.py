@@ -43,15 +43,19 @@ ALLOWED_CLASSES = frozenset({
     ("sklearn.ensemble._iforest", "IsolationForest"),
     ("sklearn.tree._classes", "ExtraTreeRegressor"),
     ("sklearn.tree._tree", "Tree"),
-    # the forecaster: MultiOutputRegressor(HistGradientBoostingRegressor)
+    # the forecaster: MultiOutputRegressor(VotingRegressor(HistGradientBoostingRegressor with an
+    # absolute-error loss, DummyRegressor "no change"))
     ("sklearn.multioutput", "MultiOutputRegressor"),
+    ("sklearn.ensemble._voting", "VotingRegressor"),
+    ("sklearn.dummy", "DummyRegressor"),
+    ("sklearn.utils._bunch", "Bunch"),
+    ("sklearn._loss.loss", "AbsoluteError"),
+    ("_loss", "CyAbsoluteError"),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting", "HistGradientBoostingRegressor"),
     ("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper"),
     ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"),
-    ("sklearn._loss.loss", "HalfSquaredError"),
     ("sklearn._loss.link", "IdentityLink"),
     ("sklearn._loss.link", "Interval"),
-    ("_loss", "CyHalfSquaredError"),
     ("numpy.random._pcg64", "PCG64"),
     ("numpy.random.bit_generator", "SeedSequence"),
 })
@@ -60,7 +64,7 @@ ALLOWED_RECONSTRUCTORS = frozenset({
     ("numpy.random._pickle", "__bit_generator_ctor"),
     ("numpy.random._pickle", "__generator_ctor"),
     ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("_loss", "__pyx_unpickle_CyHalfSquaredError"),
+    ("_loss", "__pyx_unpickle_CyAbsoluteError"),
 })
 # sklearn's Cython loss module pickles under its short extension name: the names are looked up
 # in the real module, never imported as a top-level `_loss` (which sys.path could supply).

@@ -1,0 +1,67 @@
+"""Runs made by hand with scripts/trigger-model-training.sh get the chart's pod template.
+
+With ReadWriteOnce storage (the default) every pod that mounts the model PVC must run on the
+storage anchor's node (hub.storage.affinity); a PipelineRun carries that only in
+`taskRunTemplate.podTemplate`, which Tekton applies to each of its task pods (tektoncd/pipeline
+docs/pipelineruns.md, "Specifying a Pod template"). The trigger script copies it from the model's
+run spec ConfigMap, so its runs cannot hang on a volume attached to another node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from chart_helpers import PROJECT_ROOT, find, render
+from modelkit.errors import ConfigError
+from modelkit.lifecycle.pipelinerun import chart_task_run_template, pipelinerun_manifest
+
+MODEL = "anomaly-detector"
+
+
+def chart_run_spec(docs) -> str:
+    return find(docs, "ConfigMap", f"{MODEL}-training-run")["data"]["pipelinerun.yaml"]
+
+
+def test_the_run_takes_the_charts_task_run_template_with_its_affinity():
+    text = chart_run_spec(render())
+    template = chart_task_run_template(text, "cm")
+    assert template == yaml.safe_load(text)["spec"]["taskRunTemplate"]
+    assert template["podTemplate"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    run = pipelinerun_manifest(MODEL, "ml", task_run_template=template)
+    assert run["spec"]["taskRunTemplate"] == template
+    assert "taskRunTemplate" not in pipelinerun_manifest(MODEL, "ml")["spec"]
+
+
+@pytest.mark.parametrize("text, message", [("[unclosed", "not YAML"), ("spec: {params: []}", "no spec.taskRunTemplate")])
+def test_a_bad_run_spec_is_refused_naming_it(text, message):
+    with pytest.raises(ConfigError, match=f"cm: {message}"):
+        chart_task_run_template(text, "cm")
+
+
+def test_the_trigger_script_reads_the_run_spec_from_the_cluster(tmp_path):
+    """A fake `oc` answers the ConfigMap lookup the way the API server would (jsonpath of the data key)."""
+    spec_file = tmp_path / "pipelinerun.yaml"
+    spec_file.write_text(chart_run_spec(render()))
+    fake = tmp_path / "bin" / "oc"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$3 $4 $5" = "get configmap anomaly-detector-training-run" ] || exit 1\n'
+                    f'cat {spec_file}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "MODELKIT_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(PROJECT_ROOT / "scripts/trigger-model-training.sh"), MODEL, "-n", "ml", "--dry-run"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert run["spec"]["taskRunTemplate"] == yaml.safe_load(spec_file.read_text())["spec"]["taskRunTemplate"]
+
+    fake.write_text("#!/bin/sh\nexit 1\n")  # no such ConfigMap: the run is still built, and the script says so
+    done = subprocess.run(["bash", str(PROJECT_ROOT / "scripts/trigger-model-training.sh"), MODEL, "-n", "ml", "--dry-run"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and "taskRunTemplate" not in json.loads(done.stdout)["spec"]
+    assert "no ConfigMap anomaly-detector-training-run in ml" in done.stderr
