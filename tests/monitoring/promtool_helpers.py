@@ -63,7 +63,10 @@ def run_unit_tests(name: str, tmp_path: Path, sets: list[str] | None = None) -> 
 # --- names in PromQL -----------------------------------------------------------------------
 
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
-             "unless", "atan2", "inf", "nan"}
+             "unless", "atan2", "inf", "nan",
+             # aggregation operators, which may be followed by `by (...)` before their parenthesis
+             "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",
+             "count_values", "limitk", "limit_ratio"}
 
 
 def metric_names(expr: str) -> set[str]:
