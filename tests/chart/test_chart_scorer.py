@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chart_helpers import NAMESPACE, by_kind, crd_errors, find, render
+from chart_helpers import NAMESPACE, by_kind, crd_errors, find, helm, render, template_args
 
 RWX = "storage.accessMode=ReadWriteMany"
 
@@ -125,3 +125,16 @@ def test_the_scorer_does_not_hold_a_fresh_argocd_sync():
     docs = render()
     waves = {(d["kind"], d["metadata"]["name"]): int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for d in docs}
     assert waves[("Deployment", "modelkit-scorer")] == waves[("InferenceService", "anomaly-detector")] == max(waves.values())
+
+
+@pytest.mark.parametrize("setting,where", [
+    ("monitoring.rules.alerts.anomalyDetected.for=3 minutes", "/monitoring/rules/alerts/anomalyDetected/for"),
+    ("monitoring.rules.alerts.scorerDown.severity=page", "/monitoring/rules/alerts/scorerDown/severity"),
+    ("monitoring.serviceMonitors.interval=30", "/monitoring/serviceMonitors/interval"),
+    ("scorer.predictUrlTemplate=http://predictor/v1/models/x:predict", "/scorer/predictUrlTemplate"),
+    ("scorer.interval=1", "/scorer/interval"),
+    ("networkPolicy.scorer.scrapeNamespaces={Monitoring}", "/networkPolicy/scorer/scrapeNamespaces/0"),
+])
+def test_the_schema_refuses_bad_monitoring_settings(setting, where):
+    result = helm(*template_args(sets=[setting]), check=False)
+    assert result.returncode != 0 and where in result.stderr, result.stderr
