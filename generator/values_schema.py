@@ -109,6 +109,10 @@ def _network_policy() -> dict[str, Any]:
             "fromNamespaces": _names("namespaces (kubernetes.io/metadata.name) whose pods may call the predictors"),
             "extraFrom": {"type": "array", "items": {"type": "object"}, "description": "more NetworkPolicyPeers"},
         }),
+        "scorer": _obj({
+            "scrapeNamespaces": _names("namespaces of the Prometheus that scrapes the scorer", 1),
+            "predictorPorts": _ports(),
+        }, required=["scrapeNamespaces", "predictorPorts"]),
         "training": _obj({
             "dns": _obj({"namespaces": _names("namespaces of the cluster DNS", 1), "ports": _ports()}, required=["namespaces", "ports"]),
             "apiServer": _obj({"cidrs": _cidrs(), "ports": _ports()}, required=["cidrs", "ports"]),
@@ -123,6 +127,52 @@ def _network_policy() -> dict[str, Any]:
 def _resources() -> dict[str, Any]:
     quantities = {"type": "object", "additionalProperties": {"type": ["string", "integer"]}}
     return _obj({"requests": quantities, "limits": quantities})
+
+
+# A Prometheus duration as the PrometheusRule CRD takes it (monitoring.coreos.com/v1 `for`).
+DURATION_PATTERN = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
+ALERTS = ("anomalyDetected", "modelStale", "forecastDegraded", "alarmRateOverBudget", "featureDrift",
+          "scorerDown", "scoringErrors")
+
+
+def _duration(description: str) -> dict[str, Any]:
+    return {"type": "string", "minLength": 2, "pattern": DURATION_PATTERN, "description": description}
+
+
+def _labels(description: str) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": {"type": "string"}, "description": description}
+
+
+def _scorer() -> dict[str, Any]:
+    return _obj({
+        "enabled": _BOOL,
+        "serviceAccount": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
+        "interval": {"type": "integer", "minimum": 10, "maximum": 3600, "description": "seconds between scoring cycles"},
+        "port": {"type": "integer", "minimum": 1024, "maximum": 65535},
+        "predictUrlTemplate": {"type": "string", "pattern": r"^(https?://[^\s]*\{model\}[^\s]*)?$",
+                               "description": "v1 predict URL with {model}; empty: the model's <model>-stable Service"},
+        "resources": _resources(),
+    }, required=["enabled", "serviceAccount", "interval", "port"])
+
+
+def _monitoring() -> dict[str, Any]:
+    alert = _obj({"for": _duration("how long the condition holds before the alert fires"),
+                  "severity": {"enum": ["info", "warning", "critical"]}}, required=["for", "severity"])
+    return _obj({
+        "labels": _labels("extra labels of the ServiceMonitors and the PrometheusRule"),
+        "serviceMonitors": _obj({"enabled": _BOOL, "interval": _duration("scrape interval"), "predictors": _BOOL},
+                                required=["enabled", "interval"]),
+        "rules": _obj({
+            "enabled": _BOOL,
+            "labels": _labels("labels of the PrometheusRule"),
+            "alerts": _obj({name: alert for name in ALERTS}, required=list(ALERTS)),
+            "staleMarginSeconds": {"type": "integer", "minimum": 0,
+                                   "description": "ModelStale fires this long past the schedule's period"},
+            "errorRateWindow": _duration("rate() window of ModelkitScoringErrors"),
+        }, required=["enabled", "alerts", "staleMarginSeconds", "errorRateWindow"]),
+        "dashboard": _obj({"enabled": _BOOL, "labels": _labels("labels the Grafana sidecar selects"),
+                           "annotations": _labels("annotations of the dashboard ConfigMap")}, required=["enabled"]),
+    }, required=["serviceMonitors", "rules", "dashboard"])
 
 
 def registry_entry_schema() -> dict[str, Any]:
@@ -206,6 +256,8 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
             }),
             "networkPolicy": _network_policy(),
             "troubleshooting": _obj({"enabled": _BOOL, "resources": _resources()}),
+            "scorer": _scorer(),
+            "monitoring": _monitoring(),
             "modelOverrides": override_schema(
                 "applied to every model on top of its registry entry (environment overlays set dataSource, trainingHours, ...)"),
             "tekton": _obj({"modelTraining": _obj(

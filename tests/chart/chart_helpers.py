@@ -92,22 +92,25 @@ def strict(schema: Any) -> Any:
 
 
 def require_crds() -> Path:
-    return require_shared(CRD_DIR, "Tekton/KServe/ArgoCD objects not validated against their CRD schemas")
+    return require_shared(CRD_DIR, "Tekton/KServe/ArgoCD/monitoring objects not validated against their CRD schemas")
 
 
 @functools.lru_cache(maxsize=None)
 def crd_schema(kind: str, version: str) -> dict[str, Any]:
     crds = require_crds()
-    tekton = {"Pipeline": "tekton-pipeline.yaml", "PipelineRun": "tekton-pipelinerun.yaml",
-              "Task": "tekton-task.yaml", "TaskRun": "tekton-taskrun.yaml"}
+    yaml_crds = {"Pipeline": "tekton-pipeline.yaml", "PipelineRun": "tekton-pipelinerun.yaml",
+              "Task": "tekton-task.yaml", "TaskRun": "tekton-taskrun.yaml",
+              # prometheus-operator's CRDs (monitoring.coreos.com), same layout as Tekton's.
+              "ServiceMonitor": "monitoring-servicemonitors.yaml", "PodMonitor": "monitoring-podmonitors.yaml",
+              "PrometheusRule": "monitoring-prometheusrules.yaml"}
     json_files = {"InferenceService": "inferenceservice_v1beta1.json", "ServingRuntime": "servingruntime_v1alpha1.json",
                   "Application": "application_v1alpha1.json"}
-    if kind in tekton:
-        crd = yaml.safe_load((crds / tekton[kind]).read_text())
+    if kind in yaml_crds:
+        crd = yaml.safe_load((crds / yaml_crds[kind]).read_text())
         for entry in crd["spec"]["versions"]:
             if entry["name"] == version:
                 return strict(entry["schema"]["openAPIV3Schema"])
-        raise AssertionError(f"{tekton[kind]} has no version {version}")
+        raise AssertionError(f"{yaml_crds[kind]} has no version {version}")
     return strict(json.loads((crds / json_files[kind]).read_text()))
 
 
@@ -128,11 +131,12 @@ CRD_KINDS = {
     "serving.kserve.io/v1beta1": ("InferenceService",),
     "serving.kserve.io/v1alpha1": ("ServingRuntime",),
     "argoproj.io/v1alpha1": ("Application",),
+    "monitoring.coreos.com/v1": ("ServiceMonitor", "PodMonitor", "PrometheusRule"),
 }
 
 
 def crd_errors(doc: dict[str, Any]) -> list[str]:
-    """Every schema error of a Tekton, KServe or ArgoCD object (empty list: valid)."""
+    """Every schema error of a Tekton, KServe, ArgoCD or Prometheus Operator object (empty list: valid)."""
     version = doc["apiVersion"].split("/")[1]
     validator = jsonschema.Draft7Validator(crd_schema(doc["kind"], version))
     errors = [f"{'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}" for e in validator.iter_errors(doc)]

@@ -98,7 +98,8 @@ def test_the_pvc_is_in_the_wave_of_its_first_consumer():
 def test_the_simulation_reports_the_old_deadlocks():
     """Not vacuous: the layout before this change (InferenceServices in wave 2, run specs and CronJobs
     in wave 3, first training PostSync, PVC in wave 0 with no consumer) is refused, each for its reason."""
-    docs = render(sets=[RWX, "troubleshooting.enabled=false"])
+    # The layout of that time, which had no scorer.
+    docs = render(sets=[RWX, "troubleshooting.enabled=false", "scorer.enabled=false"])
     for doc in by_kind(docs, "InferenceService") + by_kind(docs, "Service"):
         doc["metadata"]["annotations"][WAVE] = "2"
     for doc in by_kind(docs, "CronJob") + [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-training-run")]:

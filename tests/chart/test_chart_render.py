@@ -168,9 +168,10 @@ def test_rbac_grants_exactly_what_is_used(runner, expected):
         ("Role", "model-training"), ("Role", "model-training-trigger")}
     assert [s["name"] for s in bindings["model-training"]["subjects"]] == ["self-healing-workbench", "pipeline"]
     assert [s["name"] for s in bindings["model-training-trigger"]["subjects"]] == ["model-training-trigger"]
-    [crb] = by_kind(docs, "ClusterRoleBinding")
-    assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-monitoring-view"}
-    assert [(s["kind"], s["name"]) for s in crb["subjects"]] == [("ServiceAccount", "self-healing-workbench")]
+    # Reading metrics through Thanos: the training account and the scorer's, each in its own binding.
+    crbs = {tuple((s["kind"], s["name"]) for s in b["subjects"]): b["roleRef"] for b in by_kind(docs, "ClusterRoleBinding")}
+    view = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-monitoring-view"}
+    assert crbs == {(("ServiceAccount", "self-healing-workbench"),): view, (("ServiceAccount", "modelkit-scorer"),): view}
 
 
 def test_serverless_promotion_reads_revisions_instead_of_deployments():
@@ -186,7 +187,9 @@ def test_service_accounts_match_what_pods_use():
     trigger = {d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] for d in by_kind(docs, "CronJob")}
     assert trigger == {"model-training-trigger"}
     assert find(docs, "Job", "model-first-training")["spec"]["template"]["spec"]["serviceAccountName"] == "model-training-trigger"
-    assert {sa["metadata"]["name"] for sa in by_kind(docs, "ServiceAccount")} == {"self-healing-workbench", "model-training-trigger"}
+    assert find(docs, "Deployment", "modelkit-scorer")["spec"]["template"]["spec"]["serviceAccountName"] == "modelkit-scorer"
+    assert {sa["metadata"]["name"] for sa in by_kind(docs, "ServiceAccount")} == {
+        "self-healing-workbench", "model-training-trigger", "modelkit-scorer"}
 
 
 def test_standard_labels_and_names():

@@ -176,10 +176,14 @@ def test_promote_may_patch_only_the_enabled_models_inferenceservices():
     assert isvc_rules(render(sets=["modelOverrides.enabled=false"])) == []
 
 
+def training_view_binding(docs):
+    return find(docs, "ClusterRoleBinding", f"{NAMESPACE}-model-training-monitoring-view")
+
+
 def test_only_the_training_account_reads_cluster_metrics_unless_asked():
-    [crb] = by_kind(render(), "ClusterRoleBinding")
+    crb = training_view_binding(render())
     assert [s["name"] for s in crb["subjects"]] == ["self-healing-workbench"]
-    [crb] = by_kind(render(sets=["prometheus.clusterMonitoringViewManualRuns=true"]), "ClusterRoleBinding")
+    crb = training_view_binding(render(sets=["prometheus.clusterMonitoringViewManualRuns=true"]))
     assert [s["name"] for s in crb["subjects"]] == ["self-healing-workbench", "pipeline"]
     assert all(s["namespace"] == NAMESPACE for s in crb["subjects"])
 

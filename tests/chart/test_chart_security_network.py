@@ -167,7 +167,10 @@ def test_each_policy_selects_exactly_the_pods_it_is_for(values):
         "model-training-git": {p.where for p in pods if p.where.startswith("Task/model-training-fetch-source ")},
         "model-training-trigger": {p.where for p in pods if p.where.startswith(("CronJob/", "Job/model-first-training"))},
         "model-troubleshooting-utilities": {"Deployment/model-troubleshooting-utilities"},
+        "modelkit-scorer": {"Deployment/modelkit-scorer"},
     }
+    if not any(p.where == "Deployment/modelkit-scorer" for p in pods):  # no prometheus.url, no scorer
+        del expected["modelkit-scorer"]
     policies = {p["metadata"]["name"]: p for p in by_kind(docs, "NetworkPolicy")}
     assert set(policies) == set(expected)
     for name, policy in policies.items():
@@ -283,3 +286,28 @@ def test_network_policies_can_be_turned_off():
 def test_the_schema_refuses_bad_network_settings(setting, where):
     result = helm(*template_args(sets=[setting]), check=False)
     assert result.returncode != 0 and where in result.stderr, result.stderr
+
+
+def test_the_scorer_is_scraped_by_monitoring_only_and_reaches_what_it_scores():
+    """Ingress only from the monitoring namespaces on the metrics port; egress to DNS, Prometheus
+    and the predictors' model server port, not the API server nor the outside."""
+    docs = render()
+    scorer = pod(rendered_pods(docs), "Deployment/modelkit-scorer")
+    for monitoring in ("openshift-monitoring", "openshift-user-workload-monitoring"):
+        assert allowed(docs, scorer, "Ingress", from_namespace(monitoring, **{"app.kubernetes.io/name": "prometheus"}), 9100)
+        assert not allowed(docs, scorer, "Ingress", from_namespace(monitoring), 8080)
+    assert not allowed(docs, scorer, "Ingress", from_namespace(NAMESPACE), 9100)
+    assert not allowed(docs, scorer, "Ingress", from_namespace("another-tenant"), 9100)
+    assert allowed(docs, scorer, "Egress", from_namespace("openshift-dns"), 5353, "UDP")
+    assert allowed(docs, scorer, "Egress", from_namespace("openshift-monitoring"), 9091)
+    predictor = pod(rendered_pods(docs), "InferenceService/predictive-analytics")
+    assert allowed(docs, scorer, "Egress", from_namespace(NAMESPACE, **predictor.labels), 8080)
+    assert allowed(docs, predictor, "Ingress", from_namespace(NAMESPACE, **scorer.labels), 8080)
+    assert not allowed(docs, scorer, "Egress", from_namespace(NAMESPACE, **predictor.labels), 22)
+    assert not allowed(docs, scorer, "Egress", from_namespace(NAMESPACE), 8080), "only the predictors"
+    assert not allowed(docs, scorer, "Egress", Remote(ip="10.0.0.1"), 6443), "no API server"
+    assert not allowed(docs, scorer, "Egress", Remote(ip="140.82.112.3"), 443)
+    docs = render(sets=["networkPolicy.scorer.scrapeNamespaces={monitoring}", "scorer.port=9200"])
+    scorer = pod(rendered_pods(docs), "Deployment/modelkit-scorer")
+    assert allowed(docs, scorer, "Ingress", from_namespace("monitoring"), 9200)
+    assert not allowed(docs, scorer, "Ingress", from_namespace("openshift-monitoring"), 9200)
