@@ -32,7 +32,7 @@ def models(rows: int) -> dict:
     inputs = rng.normal(size=(rows, 5))
     return {
         "anomaly detector": anomaly_detector.build_pipeline(0, training_rows=rows).fit(inputs),
-        "forecaster": forecaster.build_model(0).fit(rng.normal(size=(rows, 12)), rng.normal(size=(rows, 5))),
+        "forecaster": forecaster.build_model(0, rows).fit(rng.normal(size=(rows, 12)), rng.normal(size=(rows, 5))),
         "new-model template": make_pipeline(StandardScaler(), IsolationForest(n_estimators=200, random_state=0)).fit(inputs),
     }
 

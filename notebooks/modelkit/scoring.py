@@ -25,6 +25,7 @@ import pandas as pd
 from . import artifacts
 from .errors import ConfigError, DataError
 from .features import model_inputs
+from .model_loading import load_model
 from .registry import ModelSpec, get_model
 from .settings import Settings, source_and_hours
 from .training.anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
@@ -94,7 +95,7 @@ def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: i
     rows whose features lack history are left out."""
     version_path = Path(version_path)
     metadata = artifacts.read_metadata(version_path)
-    model = artifacts.load_version_model(version_path)
+    model = load_model(version_path / artifacts.MODEL_FILE, metadata)
     inputs = model_inputs(values, metadata["feature_contract"]["names"], step_seconds).dropna()
     rows = inputs.to_numpy(dtype=float)
     if metadata["kind"] == "forecaster":

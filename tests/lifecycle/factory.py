@@ -65,7 +65,7 @@ def forecaster(n_features: int, seed: int = 0) -> MultiOutputRegressor:
     """The project's forecaster (the model loader admits only what the project's models pickle)."""
     rng = np.random.default_rng(seed)
     rows = rng.normal(0.5, 0.1, size=(400, n_features))
-    return forecaster_model.build_model(seed).fit(rows, rows[:, :2] @ rng.normal(size=(2, 2)))
+    return forecaster_model.build_model(seed, len(rows)).fit(rows, rows[:, :2] @ rng.normal(size=(2, 2)))
 
 
 def write_version(root: Path, model: str, run_id: str, *, estimator: Any = None, metrics: dict | None = None,

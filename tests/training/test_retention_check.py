@@ -23,15 +23,16 @@ from .conftest import PROJECT, modelkit
 
 KEPT_HOURS = int(duration_hours(RETENTION))  # 2160
 FORECASTER_WARMUP = 24  # the registry forecaster's longest lag is a day (delta_24h, seasonal naive)
+DETECTOR_WARMUP = 6  # the registry detector's features are deviations from the 6 h mean
 
 
 def params(server, model: str, hours: int, **extra: str) -> dict[str, str]:
     return server.env(MODEL_NAME=model, DATA_SOURCE="prometheus", TRAINING_HOURS=str(hours), **extra)
 
 
-def test_the_forecasters_warm_up_is_a_day_and_the_detector_has_none():
+def test_the_forecasters_warm_up_is_a_day_and_the_detectors_its_longest_feature_window():
     assert warmup_hours(get_model("predictive-analytics")) == FORECASTER_WARMUP
-    assert warmup_hours(get_model("anomaly-detector")) == 0
+    assert warmup_hours(get_model("anomaly-detector")) == DETECTOR_WARMUP  # deviation from the 6 h mean
 
 
 def test_a_window_within_the_servers_retention_passes(prometheus_server):
@@ -52,7 +53,7 @@ def test_hours_plus_warm_up_beyond_the_retention_are_refused_naming_the_param(pr
 def test_the_cli_refuses_before_any_training(prometheus_server, tmp_path):
     result = modelkit("check-params", **params(prometheus_server, "anomaly-detector", KEPT_HOURS + 1, MODELS_ROOT=str(tmp_path / "m")))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "TRAINING_HOURS (PipelineRun param `training-hours`): 2161 h of training + 0 h of warm-up" in result.stderr
+    assert f"TRAINING_HOURS (PipelineRun param `training-hours`): 2161 h of training + {DETECTOR_WARMUP} h of warm-up" in result.stderr
     run = modelkit("run-notebook", **params(prometheus_server, "anomaly-detector", KEPT_HOURS + 1, MODELS_ROOT=str(tmp_path / "m")))
     assert run.returncode == 2 and "is longer than Prometheus" in run.stderr and not (tmp_path / "m").exists()
 

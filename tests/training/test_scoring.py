@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelkit.lifecycle.served_state import file_sha256
 from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.data import load_training_frame
@@ -63,7 +64,8 @@ def test_score_writes_the_served_models_flags_computed_with_the_training_feature
     result = train_on_values(DETECTOR, training.untouched, 60, models_root=root, run_id="own-data")
     assert result.provenance["used_sources"] == ["prometheus", "synthetic"]  # the values stood in for Prometheus
     version = publish_version(result.run, result.model, result.metadata())
-    artifacts.update_metadata(version, gate={"accepted": True, "reasons": []})
+    artifacts.update_metadata(version, gate={"accepted": True, "reasons": [],  # as the gate records it
+                                             "model_sha256": file_sha256(version / artifacts.MODEL_FILE)})
     assert main(["promote", "--model", DETECTOR, "--run-id", "own-data", "--models-root", str(root)]) == 0
     capsys.readouterr()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from ..data.prometheus import PrometheusClient
 from ..lifecycle.replay import record_window
 from ..recorded_source import RecordedSeries
 from . import anomaly_detector
+from . import warmup
 from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags, pr_auc, recall_by_kind
 from .events import runs
 from .frame_checks import check_frame
@@ -94,7 +94,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     same slices, where every alarm is false."""
     names = list(run.spec.features)
     features = feature_module.parse_features(names, run.spec.metric_names)
-    warmup_hours = math.ceil(feature_module.lookback_minutes(features) / 60)
+    warmup_hours = warmup.warmup_hours(run.spec)
     loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end, client=client)
     step = check_frame(loaded.frame, run.spec.metric_names)
     injected = feature_module.build_features(loaded.frame, features, step)

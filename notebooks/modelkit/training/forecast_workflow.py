@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from .. import features as feature_module
 from ..errors import ConfigError
 from . import forecast_features as ff
 from . import forecaster
+from . import warmup
 from .forecast_evaluation import evaluate
 from .frame_checks import check_frame
 from .metadata import build_metadata
@@ -110,7 +110,7 @@ def train(run: TrainingRun, end: datetime | None = None, client: PrometheusClien
     that every excursion snaps back, and grade it on that."""
     horizon = _horizon(run)
     features = feature_module.parse_features(run.spec.features, run.spec.metric_names)
-    warmup_hours = math.ceil(ff.warmup_minutes(features) / 60)
+    warmup_hours = warmup.warmup_hours(run.spec)
     loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end, client=client)
     metrics_in = run.spec.metric_names
     step = check_frame(loaded.frame, metrics_in)

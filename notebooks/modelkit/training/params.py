@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DEFAULT_VALUES, ModelSpec, get_model
 from ..settings import Settings, source_and_hours
-from . import forecast_features as ff
 from .publish import refuse_duplicate_run
+from .warmup import warmup_hours
 
 log = logging.getLogger("modelkit.training")
 
@@ -59,14 +59,6 @@ def _settings(env: Mapping[str, str]) -> Settings:
     except ConfigError as exc:
         variable = str(exc).split("=", 1)[0].split(" ", 1)[0]
         raise ConfigError(named(variable, str(exc))) from None
-
-
-def warmup_hours(spec: ModelSpec) -> int:
-    """History loaded before the first training example: a forecaster's lags and seasonal baseline
-    (forecast_workflow.train loads TRAINING_HOURS plus this); other kinds load none."""
-    if spec.kind != "forecaster":
-        return 0
-    return math.ceil(ff.warmup_minutes(ff.parse_features(spec.features, spec.metric_names)) / 60)
 
 
 def check_retention(settings: Settings, spec: ModelSpec) -> None:
