@@ -105,7 +105,7 @@ BAD_REQUESTS = [
      '"parameters.return_scores" is 1; send true or false'),
     # Finite in JSON, but beyond the float32 the forest computes in (sklearn/tree/_tree.pyx DTYPE).
     ("huge finite value", '{"instances": [[1e308, 0.6, 0.4, 0.3, 0.8]]}', "application/json", 400,
-     "instances[0][0] (node_cpu_utilisation) is 1e+308; every feature must be a finite number within"),
+     f"instances[0][0] ({features_of(DETECTOR)[0]}) is 1e+308; every feature must be a finite number within"),
     ("value the scaler pushes beyond float32", '{"instances": [[0.5, 0.6, 0.4, 0.3, 3e38]]}', "application/json", 400,
      "instances[0][4] (container_restarts_rate) is 3e+38: the model's 'scale' step makes it"),
     ("more rows than --max-rows", {"instances": [[0.5] * 5] * (ROW_LIMIT + 1)}, "application/json", 413,
@@ -166,7 +166,7 @@ V2_BAD_REQUESTS = [
      f"{ROW_LIMIT + 1} rows, more than the limit of {ROW_LIMIT} per request"),
     ("return_scores a string", v2_request(ROW, parameters={"return_scores": "no"}), 400,
      '"parameters.return_scores" is "no"; send true or false'),
-    ("huge finite value", v2_request([1e308, 0.6, 0.4, 0.3, 0.8]), 400, "instances[0][0] (node_cpu_utilisation) is 1e+308"),
+    ("huge finite value", v2_request([1e308, 0.6, 0.4, 0.3, 0.8]), 400, f"instances[0][0] ({features_of(DETECTOR)[0]}) is 1e+308"),
 ]
 
 
