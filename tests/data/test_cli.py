@@ -37,8 +37,11 @@ def test_synthetic_frame_to_parquet_and_csv_with_a_plot(clean_env, tmp_path, cap
     "argv, message",
     [
         (["--output", "frame.xlsx"], "--output frame.xlsx: unknown file type '.xlsx'; use .csv or .parquet"),
-        (["--hours", "-3"], "--hours -3: must be a positive whole number"),
-        (["--hours", "8761"], "--hours 8761: must be a positive whole number, at most 8760"),
+        (["--hours", "-3"], "--hours -3 is not a whole number"),
+        (["--hours", "0"], "--hours 0 must be greater than 0"),
+        (["--hours", "8761"], "--hours 8761 is more than 8760"),
+        (["--seed", "-1"], "--seed -1 is not a whole number"),
+        (["--seed", "4294967296"], "--seed 4294967296 is more than 4294967295"),
         (["--plot", "frame.svg"], "--plot frame.svg: must be a .png file"),
         (["--model", "no-such-model"], "MODEL_NAME='no-such-model' is not in the models registry"),
     ],

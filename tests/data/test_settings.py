@@ -27,8 +27,8 @@ def test_every_variable_read_is_documented():
         ("ANOMALY_RATE", "0.5", "ANOMALY_RATE='0.5' must be between 0 and 0.5"),
         ("ANOMALY_RATE", "5%", "ANOMALY_RATE='5%' is not a number"),
         ("FALLBACK_POLICY", "ignore", "FALLBACK_POLICY='ignore' is not one of fail, synthetic"),
-        ("PROMETHEUS_CA_BUNDLE", "/no/such/ca.crt", "PROMETHEUS_CA_BUNDLE='/no/such/ca.crt': no such file"),
-        ("PROMETHEUS_TOKEN_FILE", "/no/such/token", "PROMETHEUS_TOKEN_FILE='/no/such/token': no such file"),
+        ("PROMETHEUS_CA_BUNDLE", "/no/such/ca.crt", "PROMETHEUS_CA_BUNDLE='/no/such/ca.crt' is not an existing file"),
+        ("PROMETHEUS_TOKEN_FILE", "/no/such/token", "PROMETHEUS_TOKEN_FILE='/no/such/token' is not an existing file"),
         ("PROMETHEUS_TLS_VERIFY", "maybe", "PROMETHEUS_TLS_VERIFY='maybe' must be true or false"),
         ("PROMETHEUS_STEP_SECONDS", "-60", "PROMETHEUS_STEP_SECONDS='-60' is not a whole number (ASCII digits only)"),
         ("PROMETHEUS_STEP_SECONDS", "86400", "PROMETHEUS_STEP_SECONDS='86400' is more than 3600"),
@@ -65,7 +65,7 @@ def test_token_comes_from_the_variable_then_the_file_then_the_pod_service_accoun
 def test_zero_hours_is_refused_not_replaced_by_the_registry_default():
     from modelkit.data import generate_synthetic_data
 
-    with pytest.raises(ConfigError, match="training hours must be a positive number, got 0"):
+    with pytest.raises(ConfigError, match="hours 0 must be greater than 0"):
         generate_synthetic_data(hours=0)
 
 

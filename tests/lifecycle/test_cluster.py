@@ -31,10 +31,11 @@ import requests
 
 from modelkit.errors import ConfigError
 from modelkit.lifecycle import cluster
-from modelkit.lifecycle.cluster import (DEFAULT_ROLLOUT_TIMEOUT, ROLLOUT_TIMEOUT_ENV, VERSION_ANNOTATION, ClusterClient,
+from modelkit.lifecycle.cluster import (ROLLOUT_TIMEOUT_ENV, VERSION_ANNOTATION, ClusterClient,
                                         RolloutFailed, Snapshot, api_server_url, endpoint_url, readiness_problem,
                                         roll_inference_service, rollout_budget, rollout_state)
 from modelkit.lifecycle.smoke import compare
+from modelkit.settings import DEFAULT_ROLLOUT_TIMEOUT
 
 from .fake_kube_api import FakeKubeAPI, recorded
 

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 import requests
 
 from ..errors import ConfigError
-from ..settings import SERVICE_ACCOUNT_TOKEN
+from ..settings import SERVICE_ACCOUNT_TOKEN, rollout_timeout
 
 SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 VERSION_ANNOTATION = "modelkit.io/served-version"
@@ -46,8 +46,6 @@ REVISION_PATH = "/apis/serving.knative.dev/v1/namespaces/{namespace}/revisions/{
 REQUEST_TIMEOUT = 30
 POLL_SECONDS = 3
 ROLLOUT_TIMEOUT_ENV = "MODELKIT_ROLLOUT_TIMEOUT"
-DEFAULT_ROLLOUT_TIMEOUT = 480  # 8 min: inside the promote Task's 10 min, with time for the copy and the patch
-MAX_ROLLOUT_TIMEOUT = 3600
 RAW_MODES = ("RawDeployment", "Standard")  # KServe's newer name for RawDeployment
 FINISHED_POD_PHASES = ("Failed", "Succeeded")  # evicted or completed pods stay listed with the old annotation
 
@@ -56,16 +54,9 @@ class RolloutFailed(ConfigError):
     """The rollout cannot finish (for example the Deployment's progress deadline passed)."""
 
 
-def rollout_budget(option: int | None = None, env: Mapping[str, str] = os.environ) -> int:
+def rollout_budget(option: int | None = None, env: Mapping[str, str] | None = None) -> int:
     """Seconds to wait for a rollout: `option` (--rollout-timeout), else $MODELKIT_ROLLOUT_TIMEOUT, else 480."""
-    text = str(option) if option is not None else env.get(ROLLOUT_TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_ROLLOUT_TIMEOUT
-    source = "--rollout-timeout" if option is not None else ROLLOUT_TIMEOUT_ENV
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ROLLOUT_TIMEOUT:
-        raise ConfigError(f"{source}={text!r}: the rollout wait must be a whole number of seconds from 1 to "
-                          f"{MAX_ROLLOUT_TIMEOUT} (keep it below the promote Task's timeout)")
-    return int(text)
+    return rollout_timeout({ROLLOUT_TIMEOUT_ENV: ("--rollout-timeout", option)}, env)
 
 
 def in_cluster() -> bool:
