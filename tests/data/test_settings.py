@@ -9,7 +9,7 @@ import pytest
 
 from modelkit import settings as settings_module
 from modelkit.errors import ConfigError
-from modelkit.settings import VARIABLES, Settings
+from modelkit.settings import VARIABLES, Settings, models_root_from_env, rollout_timeout, source_and_hours
 
 
 def test_every_variable_read_is_documented():
@@ -42,6 +42,63 @@ def test_bad_value_is_rejected_naming_the_variable(name, value, message):
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"MODEL_NAME": "anomaly-detector", name: value})
     assert message in str(caught.value)
+    assert caught.value.variable == name
+
+
+CHECKED_READS = re.compile(r'_(?:whole_number|choice|rate|bool|file)\(env, "([A-Z_]+)"')
+
+
+def test_every_checked_variable_has_a_bad_value_case_that_sets_error_variable():
+    """Each variable settings.py checks is in the table above (which asserts `.variable`), so a new
+    check cannot leave check-params unable to name the PipelineRun param (it reads `.variable`)."""
+    checked = set(CHECKED_READS.findall(Path(settings_module.__file__).read_text())) - {"MODELKIT_ROLLOUT_TIMEOUT"}
+    cases = {name for name, _, _ in test_bad_value_is_rejected_naming_the_variable.pytestmark[0].args[1]}
+    assert checked and checked <= cases, sorted(checked - cases)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({})
+    assert caught.value.variable == "MODEL_NAME"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": "yesterday"})
+    assert caught.value.variable == "DATA_END"
+    with pytest.raises(ConfigError) as caught:
+        rollout_timeout(env={"MODELKIT_ROLLOUT_TIMEOUT": "0"})
+    assert caught.value.variable == "MODELKIT_ROLLOUT_TIMEOUT"
+
+
+def test_an_option_beats_the_environment_which_beats_the_registry():
+    from modelkit.registry import get_model
+
+    spec = get_model("anomaly-detector")
+    env = {"MODEL_NAME": "predictive-analytics", "DATA_SOURCE": "hybrid", "TRAINING_HOURS": "48", "SEED": "7"}
+    options = {"MODEL_NAME": ("--model", "anomaly-detector"), "TRAINING_HOURS": ("--hours", 12), "SEED": ("--seed", None)}
+    chosen = Settings.from_env(env, options)
+    assert (chosen.model_name, chosen.training_hours, chosen.data_source, chosen.seed) == ("anomaly-detector", 12, "hybrid", 7)
+    assert source_and_hours(chosen, spec) == ("hybrid", 12)
+    assert source_and_hours(Settings.from_env({"MODEL_NAME": "anomaly-detector"}), spec) == (spec.data_source, spec.training_hours)
+    assert rollout_timeout({"MODELKIT_ROLLOUT_TIMEOUT": ("--rollout-timeout", 30)}, {"MODELKIT_ROLLOUT_TIMEOUT": "300"}) == 30
+    assert rollout_timeout({"MODELKIT_ROLLOUT_TIMEOUT": ("--rollout-timeout", None)}, {"MODELKIT_ROLLOUT_TIMEOUT": "300"}) == 300
+    assert rollout_timeout(env={}) == 480
+
+
+def test_a_bad_option_is_named_as_the_option_and_its_variable_is_kept():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"MODEL_NAME": "anomaly-detector", "TRAINING_HOURS": "24"}, {"TRAINING_HOURS": ("--training-hours", 0)})
+    assert str(caught.value).startswith("--training-hours 0 must be greater than 0") and caught.value.variable == "TRAINING_HOURS"
+
+
+def test_the_default_models_root_is_the_checkouts_not_the_working_directorys(tmp_path, monkeypatch):
+    """A notebook runs with its own folder as working directory (Jupyter, nbclient): a relative
+    ./models would land in notebooks/."""
+    monkeypatch.setattr(settings_module, "CLUSTER_MODELS_ROOT", tmp_path / "no-such-volume")
+    project = Path(settings_module.__file__).resolve().parents[2]
+    monkeypatch.chdir(project / "notebooks" / "02-anomaly-detection")
+    assert models_root_from_env({}) == project / "models"
+    assert models_root_from_env({"MODELS_ROOT": str(tmp_path)}) == tmp_path
+    assert models_root_from_env({"MODELS_ROOT": str(tmp_path)}, {"MODELS_ROOT": ("--models-root", "elsewhere")}) == Path("elsewhere")
+    monkeypatch.chdir(tmp_path)  # outside any checkout
+    assert models_root_from_env({}) == Path("models")
+    monkeypatch.setattr(settings_module, "CLUSTER_MODELS_ROOT", tmp_path)
+    assert models_root_from_env({}) == tmp_path
 
 
 def test_unset_source_and_hours_defer_to_the_registry_and_tls_is_verified():
