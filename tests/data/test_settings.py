@@ -159,3 +159,12 @@ def test_data_end_may_be_a_clock_skew_ahead_but_not_more():
     assert Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": ahead(1)}).data_end is not None
     with pytest.raises(ConfigError, match="is in the future"):
         Settings.from_env({"MODEL_NAME": "anomaly-detector", "DATA_END": ahead(10)})
+
+
+def test_the_environment_is_read_in_settings_or_where_its_docstring_says():
+    package = Path(settings_module.__file__).parent
+    readers = {path.relative_to(package).as_posix() for path in package.rglob("*.py")
+               if re.search(r"os\.environ|os\.getenv", path.read_text())} - {"settings.py"}
+    listed = set(re.findall(r"^- ([\w/]+\.py)", settings_module.__doc__, re.MULTILINE))
+    listed |= set(re.findall(r" and ([\w/]+\.py) pass", settings_module.__doc__))
+    assert readers and readers <= listed, sorted(readers - listed)

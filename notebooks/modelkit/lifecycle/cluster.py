@@ -25,12 +25,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 
 from ..errors import ConfigError
-from ..settings import SERVICE_ACCOUNT_TOKEN, rollout_timeout
+from ..settings import SERVICE_ACCOUNT_TOKEN
 
 SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 VERSION_ANNOTATION = "modelkit.io/served-version"
@@ -52,11 +52,6 @@ FINISHED_POD_PHASES = ("Failed", "Succeeded")  # evicted or completed pods stay 
 
 class RolloutFailed(ConfigError):
     """The rollout cannot finish (for example the Deployment's progress deadline passed)."""
-
-
-def rollout_budget(option: int | None = None, env: Mapping[str, str] | None = None) -> int:
-    """Seconds to wait for a rollout: `option` (--rollout-timeout), else $MODELKIT_ROLLOUT_TIMEOUT, else 480."""
-    return rollout_timeout({ROLLOUT_TIMEOUT_ENV: ("--rollout-timeout", option)}, env)
 
 
 def in_cluster() -> bool:
