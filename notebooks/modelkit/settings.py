@@ -5,8 +5,9 @@ Precedence, for every CLI (`modelkit data`, `train`, `validate`, `promote`, `rol
 a command-line option (or the guide function's argument) wins over the environment variable
 it stands for, which wins over the model's registry entry (`source_and_hours`; fields left
 None defer to it). `options_from(args, dest=VARIABLE, ...)` names the options of a parsed
-command line; `Settings.from_env(env, options)`, `models_root_from_env`, `rollout_timeout` and `read` apply the
-rule, and an error names the option or the variable the bad value came from.
+command line; `Settings.from_env(env, options)`, `models_root_from_env`, `rollout_timeout`
+and `read` apply the rule, and an error names the option or the variable the bad value
+came from.
 
 Every variable is listed in VARIABLES with its meaning; a bad value raises ConfigError with
 `.variable` set. Nothing else in modelkit reads os.environ, except where the environment is
