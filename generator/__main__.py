@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 
 from modelkit.errors import ConfigError
+from modelkit.registry import DEFAULT_VALUES, find_project_root
 
 from .build import GENERATED_DIR, build
 
 
-def find_project_root(start: Path) -> Path:
-    for folder in (start, *start.parents):
-        if (folder / "charts/hub/Chart.yaml").is_file():
-            return folder
-    raise ConfigError(f"no charts/hub/Chart.yaml in {start} or its parents: run inside the project or pass --project-root")
+def project_root(start: Path) -> Path:
+    root = find_project_root(start)
+    if root is None:
+        raise ConfigError(f"no {DEFAULT_VALUES} in {start} or its parents: run inside the project or pass --project-root")
+    return root
 
 
 def plan(project_root: Path) -> tuple[dict[Path, str], list[Path], list[Path]]:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-root", type=Path, help="project folder (default: found from the current folder)")
     args = parser.parse_args(argv)
     try:
-        root = (args.project_root or find_project_root(Path.cwd().resolve())).resolve()
+        root = (args.project_root or project_root(Path.cwd())).resolve()
         files, changed, leftover = plan(root)
     except ConfigError as exc:
         print(f"generator: error: {exc}", file=sys.stderr)

@@ -14,9 +14,9 @@ from typing import Any
 
 import jinja2
 
-from modelkit import pipeline_steps
+from modelkit import pipeline_steps, registry
 from modelkit.errors import ConfigError
-from modelkit.registry import load_entries
+from modelkit.registry import cronjob_name, load_entries
 
 from .values_schema import cron_fields, values_schema
 
@@ -42,6 +42,10 @@ class Model:
     name: str
     key: str  # camelCase key under tekton.modelTraining
     index: int  # position in the registry list, a lookup hint for the templates
+
+    @property
+    def cronjob(self) -> str:
+        return cronjob_name(self.name)
 
 
 def camel_key(name: str) -> str:
@@ -87,6 +91,7 @@ def build(project_root: Path) -> dict[Path, str]:
         "params": pipeline_steps.pipeline_params(),
         "p": pipeline_steps,
         "cron_fields": cron_fields(),
+        "registry": registry,
     }
     files: dict[Path, str] = {
         GENERATED_DIR / "_models.tpl": _ENV.get_template("_models.tpl.j2").render(context),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelkit.registry import CRON_FIELDS, entry_schema
+from modelkit.registry import CRON_FIELDS, DNS_1123_LABEL, DNS_1123_LABEL_MAX, entry_schema
 
 # Registry fields that may be overridden at render time (per environment or per model).
 OVERRIDABLE = (
@@ -89,7 +89,7 @@ def _image(description: str) -> dict[str, Any]:
 
 
 def _names(description: str, min_items: int = 0) -> dict[str, Any]:
-    return {"type": "array", "minItems": min_items, "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+    return {"type": "array", "minItems": min_items, "items": {"type": "string", "pattern": DNS_1123_LABEL, "maxLength": DNS_1123_LABEL_MAX},
             "description": description}
 
 
@@ -206,7 +206,7 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
                 "repoURL": {"type": "string"},
                 "revision": {"type": "string", "minLength": 1},
             }, required=["repoURL", "revision"])}},
-            "main": _obj({"namespace": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}}),
+            "main": _obj({"namespace": {"type": "string", "pattern": DNS_1123_LABEL, "maxLength": DNS_1123_LABEL_MAX}}),
             "images": _obj({
                 "workbench": _image("workbench image (notebooks/Containerfile): git, the project, modelkit, nbconvert"),
                 "cli": _image("image with kubectl (or oc) for the CronJobs, the first-training Job and the label step"),
@@ -249,7 +249,7 @@ def values_schema(model_keys: dict[str, str]) -> dict[str, Any]:
             }),
             "serving": _obj({
                 "runtime": {"enum": ["sklearn", "modelkit"]},
-                "existingRuntime": {"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", "maxLength": 63,
+                "existingRuntime": {"type": "string", "pattern": f"^({DNS_1123_LABEL[1:-1]})?$", "maxLength": DNS_1123_LABEL_MAX,
                                     "description": "a (Cluster)ServingRuntime the cluster has for sklearn; empty: the chart renders one"},
                 "deploymentMode": {"enum": ["RawDeployment", "Serverless"],
                                    "description": "rendered on every InferenceService (ArgoCD's health check reads it)"},

@@ -3,6 +3,12 @@
 One source of truth for the generator (chart objects), the data module (which metrics
 to load), the training code (feature contract) and the gate (thresholds). In the cluster
 the chart mounts the rendered registry as JSON and sets MODELKIT_REGISTRY to its path.
+
+The registry's naming rules live here once: the DNS-1123 label, the CronJob name and its
+52-character limit (hence MODEL_NAME_MAX), the cron check. The generator writes them into
+charts/hub/templates/generated/_models.tpl (for templates/validate.yaml) and the values
+schema; scripts call `python -m modelkit.registry check-name`. `find_project_root` is the one
+finder of the project checkout (the folder holding charts/hub/values.yaml).
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ from .features import parse_features
 
 REGISTRY_ENV = "MODELKIT_REGISTRY"
 DEFAULT_VALUES = Path("charts/hub/values.yaml")
+# A Kubernetes object name that is a DNS-1123 label (apimachinery validation.IsDNS1123Label).
+DNS_1123_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_1123_LABEL_MAX = 63
+DNS_1123_LABEL_RULE = "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+# Each model has a CronJob named CRONJOB_NAME % name; Kubernetes refuses CronJob names over 52
+# characters (batch validation: its Jobs get an 11-character suffix and must stay within 63).
+CRONJOB_NAME = "weekly-%s-training"
 CRONJOB_NAME_LIMIT = 52
+MODEL_NAME_MAX = CRONJOB_NAME_LIMIT - len(CRONJOB_NAME % "")
 # Kubernetes parses CronJob schedules with robfig/cron v3 (spec.go: dow = bounds{0, 6}, so 7 is an
 # error there, not Sunday). Names, '?', 'L', '#' and @macros are left out: digits, '*', ',', '-', '/'.
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 6))
@@ -58,17 +72,41 @@ class ModelSpec:
     enabled: bool = True
     require_real_data: bool = False
     forecast_horizon_minutes: int | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    timeout: str | None = None  # the training PipelineRun's timeout (Go duration); None: the pipeline's default
+    promotion: dict[str, Any] = field(default_factory=dict)  # the `promotion:` block, read by lifecycle/policy.py
 
     @property
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.metrics)
 
 
+def cronjob_name(model: str) -> str:
+    return CRONJOB_NAME % model
+
+
+def is_dns_label(text: str) -> bool:
+    return len(text) <= DNS_1123_LABEL_MAX and re.fullmatch(DNS_1123_LABEL, text) is not None
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a model name (not a DNS-1123 label, or its CronJob name too long), else None."""
+    if not is_dns_label(name):
+        return f"model name {name!r} is not {DNS_1123_LABEL_RULE}, at most {DNS_1123_LABEL_MAX} characters"
+    if len(cronjob_name(name)) > CRONJOB_NAME_LIMIT:
+        return (f"model name {name!r} is too long: its CronJob name {cronjob_name(name)!r} exceeds {CRONJOB_NAME_LIMIT} "
+                f"characters (at most {MODEL_NAME_MAX} for the name)")
+    return None
+
+
 @lru_cache(maxsize=1)
 def entry_schema() -> dict[str, Any]:
-    text = resources.files("modelkit").joinpath("registry_schema.json").read_text()
-    return json.loads(text)
+    """registry_schema.json with the name rule filled in from the constants above."""
+    schema = json.loads(resources.files("modelkit").joinpath("registry_schema.json").read_text())
+    schema["properties"]["name"].update(
+        pattern=DNS_1123_LABEL, maxLength=MODEL_NAME_MAX,
+        description=f"{DNS_1123_LABEL_RULE}; its CronJob name {cronjob_name('<name>')!r} must fit the "
+                    f"{CRONJOB_NAME_LIMIT}-character CronJob limit, so at most {MODEL_NAME_MAX} characters")
+    return schema
 
 
 def _where(index: int, entry: Any) -> str:
@@ -125,8 +163,8 @@ def validate_entries(entries: Any, source: str = "models") -> None:
         if name in seen:
             raise ConfigError(f"{where} field `name`: duplicate model name {name!r} (also models[{seen[name]}])")
         seen[name] = index
-        if len(f"weekly-{name}-training") > CRONJOB_NAME_LIMIT:
-            raise ConfigError(f"{where} field `name`: too long, CronJob name 'weekly-{name}-training' exceeds {CRONJOB_NAME_LIMIT} characters")
+        if len(cronjob_name(name)) > CRONJOB_NAME_LIMIT:
+            raise ConfigError(f"{where} field `name`: too long, CronJob name {cronjob_name(name)!r} exceeds {CRONJOB_NAME_LIMIT} characters")
         reason = check_cron(entry["schedule"])
         if reason:
             raise ConfigError(f"{where} field `schedule`: {reason}")
@@ -155,7 +193,8 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         enabled=entry.get("enabled", True),
         require_real_data=entry.get("requireRealData", False),
         forecast_horizon_minutes=entry.get("forecastHorizonMinutes"),
-        raw=entry,
+        timeout=entry.get("timeout"),
+        promotion=dict(entry.get("promotion", {})),
     )
 
 
@@ -189,19 +228,26 @@ class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: igno
         return super().construct_mapping(node, deep=deep)
 
 
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The project checkout: `start` (default: the working directory) or the nearest parent folder
+    holding charts/hub/values.yaml; None outside any checkout."""
+    here = (start or Path.cwd()).resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / DEFAULT_VALUES).is_file()), None)
+
+
 def find_registry_file(start: Path | None = None) -> Path:
-    """MODELKIT_REGISTRY if set, else charts/hub/values.yaml in this or a parent folder."""
+    """MODELKIT_REGISTRY if set, else charts/hub/values.yaml of the project checkout."""
     configured = os.environ.get(REGISTRY_ENV)
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise ConfigError(f"{REGISTRY_ENV}={configured!r}: no such file")
+            raise ConfigError(f"{REGISTRY_ENV}={configured!r}: no such file", variable=REGISTRY_ENV)
         return path
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / DEFAULT_VALUES).is_file():
-            return folder / DEFAULT_VALUES
-    raise ConfigError(f"no models registry found: set {REGISTRY_ENV} or run inside the project (looked for {DEFAULT_VALUES})")
+    root = find_project_root(start)
+    if root is None:
+        raise ConfigError(f"no models registry found: set {REGISTRY_ENV} or run inside the project (looked for {DEFAULT_VALUES})",
+                          variable=REGISTRY_ENV)
+    return root / DEFAULT_VALUES
 
 
 def load_entries(path: Path, source: str | None = None) -> list[dict[str, Any]]:
@@ -229,5 +275,5 @@ def get_model(name: str, path: Path | None = None) -> ModelSpec:
     models = load_registry(path)
     if name not in models:
         known = ", ".join(sorted(models)) or "none"
-        raise ConfigError(f"MODEL_NAME={name!r} is not in the models registry (known: {known})")
+        raise ConfigError(f"MODEL_NAME={name!r} is not in the models registry (known: {known})", variable="MODEL_NAME")
     return models[name]

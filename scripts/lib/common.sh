@@ -38,9 +38,14 @@ kube() {
   "$cli" -n "$NAMESPACE" "$@"
 }
 
-# Model names are DNS-1123 labels; anything else is refused before it reaches a command.
+# Model names follow the registry's rule (modelkit.registry.model_name_problem: a DNS-1123
+# label whose CronJob name fits); anything else is refused before it reaches a command.
 check_model_name() {
-  [[ "$1" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "model name '$1' is not a DNS-1123 label (lowercase letters, digits, '-')"
+  local problem
+  problem=$("$(modelkit_python)" -c 'import sys
+from modelkit.registry import model_name_problem
+print(model_name_problem(sys.argv[1]) or "")' "$1") || die "cannot check model name '$1' with $(modelkit_python)"
+  [ -z "$problem" ] || die "$problem"
 }
 
 # Names of the models in the registry, one per line.

@@ -404,7 +404,7 @@ def test_every_pipelinerun_keeps_time_for_finally(values):
 def load_registry_timeout(model):
     from modelkit.registry import get_model
 
-    return get_model(model).raw.get("timeout")
+    return get_model(model).timeout
 
 
 def test_a_timeout_that_leaves_nothing_for_training_is_refused():

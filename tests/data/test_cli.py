@@ -37,8 +37,11 @@ def test_synthetic_frame_to_parquet_and_csv_with_a_plot(clean_env, tmp_path, cap
     "argv, message",
     [
         (["--output", "frame.xlsx"], "--output frame.xlsx: unknown file type '.xlsx'; use .csv or .parquet"),
-        (["--hours", "-3"], "--hours -3: must be a positive whole number"),
-        (["--hours", "8761"], "--hours 8761: must be a positive whole number, at most 8760"),
+        (["--hours", "-3"], "--hours -3 is not a whole number"),
+        (["--hours", "0"], "--hours 0 must be greater than 0"),
+        (["--hours", "8761"], "--hours 8761 is more than 8760"),
+        (["--seed", "-1"], "--seed -1 is not a whole number"),
+        (["--seed", "4294967296"], "--seed 4294967296 is more than 4294967295"),
         (["--plot", "frame.svg"], "--plot frame.svg: must be a .png file"),
         (["--model", "no-such-model"], "MODEL_NAME='no-such-model' is not in the models registry"),
     ],
@@ -57,3 +60,21 @@ def test_prometheus_pull_shows_progress_and_an_unset_url_is_a_clear_error(clean_
     captured = capsys.readouterr()
     assert "prometheus: 4/4 range requests" in captured.err  # 2 metrics x 2 chunks of <= 11,000 points
     assert json.loads(captured.out)["rows_per_source"]["prometheus"] == 200 * 60 // 2
+
+
+def test_options_beat_the_environment_which_beats_the_registry(clean_env, capsys):
+    """modelkit.settings' precedence rule: --source over $DATA_SOURCE (prometheus, with no URL, would
+    exit 3), --hours over $TRAINING_HOURS, $SEED over the default, the registry's trainingHours last."""
+    clean_env.setenv("DATA_SOURCE", "prometheus")
+    clean_env.setenv("TRAINING_HOURS", "24")
+    clean_env.setenv("SEED", "9")
+    assert main(["data", "--model", "anomaly-detector", "--source", "synthetic", "--hours", "2"]) == 0
+    provenance = json.loads(capsys.readouterr().out)
+    assert (provenance["requested_source"], provenance["hours"], provenance["seed"]) == ("synthetic", 2, 9)
+    assert main(["data", "--model", "anomaly-detector", "--source", "synthetic", "--seed", "5"]) == 0
+    provenance = json.loads(capsys.readouterr().out)
+    assert (provenance["hours"], provenance["seed"]) == (24, 5)
+    clean_env.delenv("TRAINING_HOURS")
+    assert main(["data", "--model", "anomaly-detector", "--source", "synthetic", "--seed", "5"]) == 0
+    provenance = json.loads(capsys.readouterr().out)
+    assert (provenance["hours"], provenance["seed"]) == (spec().training_hours, 5)

@@ -31,10 +31,11 @@ import requests
 
 from modelkit.errors import ConfigError
 from modelkit.lifecycle import cluster
-from modelkit.lifecycle.cluster import (DEFAULT_ROLLOUT_TIMEOUT, ROLLOUT_TIMEOUT_ENV, VERSION_ANNOTATION, ClusterClient,
+from modelkit.lifecycle.cluster import (ROLLOUT_TIMEOUT_ENV, VERSION_ANNOTATION, ClusterClient,
                                         RolloutFailed, Snapshot, api_server_url, endpoint_url, readiness_problem,
-                                        roll_inference_service, rollout_budget, rollout_state)
+                                        roll_inference_service, rollout_state)
 from modelkit.lifecycle.smoke import compare
+from modelkit.settings import DEFAULT_ROLLOUT_TIMEOUT, rollout_timeout
 
 from .fake_kube_api import FakeKubeAPI, recorded
 
@@ -217,13 +218,13 @@ def test_an_ipv6_api_server_address_is_bracketed(in_pod, pki):
 def test_the_rollout_budget_is_one_setting_below_the_promote_tasks_timeout(monkeypatch):
     """The promote Task's timeout is 10 min; the wait must end (with its message) before it."""
     monkeypatch.delenv(ROLLOUT_TIMEOUT_ENV, raising=False)
-    assert rollout_budget() == DEFAULT_ROLLOUT_TIMEOUT == 480 and DEFAULT_ROLLOUT_TIMEOUT < 9 * 60
+    assert rollout_timeout() == DEFAULT_ROLLOUT_TIMEOUT == 480 and DEFAULT_ROLLOUT_TIMEOUT < 9 * 60
     monkeypatch.setenv(ROLLOUT_TIMEOUT_ENV, "300")
-    assert rollout_budget() == 300 and rollout_budget(120) == 120
+    assert rollout_timeout() == 300 and rollout_timeout({ROLLOUT_TIMEOUT_ENV: ("--rollout-timeout", 120)}) == 120
     for bad in ("0", "1e3", "-5", "٣٠٠", "9999"):
         monkeypatch.setenv(ROLLOUT_TIMEOUT_ENV, bad)
         with pytest.raises(ConfigError, match=ROLLOUT_TIMEOUT_ENV):
-            rollout_budget()
+            rollout_timeout()
 
 
 def test_readiness_problem_names_the_failing_conditions():

@@ -72,6 +72,14 @@ def test_model_names_cannot_inject_commands(local_setup, tmp_path):
     assert not marker.exists()
 
 
+def test_model_names_follow_the_registrys_rule_including_the_cronjob_limit(local_setup):
+    """The scripts check names with modelkit.registry (one rule): a label of 37 characters is a
+    DNS-1123 label, but its CronJob name 'weekly-<name>-training' would exceed Kubernetes' 52."""
+    _, env = local_setup
+    done = script("test-model-endpoint.sh", "a" * 37, "--local", env=env)
+    assert done.returncode == 1 and "exceeds 52 characters" in done.stderr, done.stderr
+
+
 def test_check_training_status_reports_each_models_latest_run(local_setup, tmp_path):
     root, env = local_setup
     done = script("check-training-status.sh", "--local", "--models-root", str(root), env=env)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..registry import get_model
-from ..settings import DATA_SOURCES, MAX_TRAINING_HOURS, Settings
-from .loader import load_training_frame, with_overrides
+from ..settings import DATA_SOURCES, Settings, options_from
+from .loader import load_training_frame
 
 WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda frame, path: frame.to_parquet(path)}
 
@@ -39,17 +38,12 @@ def _progress(done: int, total: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.hours is not None and not 1 <= args.hours <= MAX_TRAINING_HOURS:
-        raise ConfigError(f"--hours {args.hours}: must be a positive whole number, at most {MAX_TRAINING_HOURS}")
     if args.output and args.output.suffix not in WRITERS:
         raise ConfigError(f"--output {args.output}: unknown file type {args.output.suffix!r}; use .csv or .parquet")
     if args.plot and args.plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {args.plot}: must be a .png file")
-    env = dict(os.environ)
-    if args.model:
-        env["MODEL_NAME"] = args.model
-    settings = Settings.from_env(env)
-    settings = with_overrides(settings, data_source=args.source, training_hours=args.hours, seed=args.seed)
+    settings = Settings.from_env(options=options_from(args, model="MODEL_NAME", source="DATA_SOURCE",
+                                                      hours="TRAINING_HOURS", seed="SEED"))
     loaded = load_training_frame(get_model(settings.model_name), settings, progress=_progress)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -7,38 +7,40 @@ provenance ride along in `data.attrs["is_anomaly"]` / `data.attrs["provenance"]`
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 
 import pandas as pd
 
 from ..errors import ConfigError
-from ..registry import load_registry
-from ..settings import Settings
-from .loader import load_training_frame, with_overrides
+from ..registry import ModelSpec, load_registry
+from ..settings import Settings, read
+from .loader import load_training_frame
 
 log = logging.getLogger("modelkit.data")
 
 DEFAULT_MODEL = "anomaly-detector"
 
 
-def _model_and_settings(model: str | None):
-    env = dict(os.environ)
-    name = model or env.get("MODEL_NAME", "").strip()
+def _model(model: str | None) -> ModelSpec:
+    """`model`, else MODEL_NAME, else (with a note) the default model: the guide's template runs without one."""
+    name = model or read("MODEL_NAME")
     registry = load_registry()
     if name not in registry:
         if model:
-            raise ConfigError(f"model {model!r} is not in the models registry (known: {', '.join(sorted(registry))})")
+            raise ConfigError(f"model {model!r} is not in the models registry (known: {', '.join(sorted(registry))})",
+                              variable="MODEL_NAME")
         fallback = DEFAULT_MODEL if DEFAULT_MODEL in registry else next(iter(registry))
         log.info("MODEL_NAME=%r is not in the registry; using %s's metrics", name, fallback)
         name = fallback
-    env["MODEL_NAME"] = name
-    return registry[name], Settings.from_env(env)
+    return registry[name]
 
 
 def _features(source: str, hours: int, model: str | None, seed: int | None, end: datetime | float | None) -> pd.DataFrame:
-    spec, settings = _model_and_settings(model)
-    settings = with_overrides(settings, data_source=source, training_hours=hours, seed=seed)
+    """The arguments win over the environment (modelkit.settings' precedence rule), as options do in the CLIs."""
+    spec = _model(model)
+    options = {"MODEL_NAME": ("model", spec.name), "DATA_SOURCE": ("source", source),
+               "TRAINING_HOURS": ("hours", hours), "SEED": ("seed", seed)}
+    settings = Settings.from_env(options=options)
     loaded = load_training_frame(spec, settings, end=end)
     data = loaded.features
     data.attrs["is_anomaly"] = loaded.frame["is_anomaly"].to_numpy()

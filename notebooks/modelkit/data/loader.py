@@ -19,7 +19,6 @@ anomalies are injected: see quality.py.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
 from ..registry import ModelSpec
 from ..settings import Settings, source_and_hours
 from . import anomalies
@@ -132,10 +130,3 @@ def _describe_events(records: list[dict], grid: TimeGrid, frame: pd.DataFrame) -
         record["start"] = frame.index[record["start"]].isoformat()
     return {"events": len(records), "points": points, "share": round(points / grid.points, 6), "by_kind": by_kind, "event_list": records}
 
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """A copy of the settings with some fields replaced (None values are ignored)."""
-    unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})

@@ -1,18 +1,19 @@
 """Lifecycle subcommands of `modelkit`: train, validate, promote, rollback, versions,
-serve, smoke-test, report-run, demo. Options default to the pipeline's environment
-(MODEL_NAME, RUN_ID, MODELS_ROOT, INFERENCE_SERVICE_NAME, NAMESPACE)."""
+serve, smoke-test, report-run, demo. Options win over the pipeline's environment (MODEL_NAME,
+RUN_ID, MODELS_ROOT, DATA_SOURCE, TRAINING_HOURS, MODELKIT_ROLLOUT_TIMEOUT, PIPELINE_TASKS_STATUS),
+which wins over the registry entry: modelkit.settings' one precedence rule (OPTION_VARIABLES)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from .. import artifacts
 from ..errors import ConfigError
 from ..registry import get_model
-from ..settings import DATA_SOURCES, Settings, models_root_from_env
+from ..settings import (DATA_SOURCES, DEFAULT_ROLLOUT_TIMEOUT, Settings, models_root_from_env, options_from, read,
+                        rollout_timeout)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -24,15 +25,23 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
 
 
+# The options of these subcommands (argparse dest) and the settings variable each stands for.
+OPTION_VARIABLES = {"model": "MODEL_NAME", "run_id": "RUN_ID", "models_root": "MODELS_ROOT", "data_source": "DATA_SOURCE",
+                    "training_hours": "TRAINING_HOURS", "rollout_timeout": "MODELKIT_ROLLOUT_TIMEOUT",
+                    "status": "PIPELINE_TASKS_STATUS"}
+
+
+def cli_options(args: argparse.Namespace):
+    return options_from(args, **OPTION_VARIABLES)
+
+
 def run_settings(args: argparse.Namespace) -> Settings:
     """Settings.from_env with the command-line options taking precedence over the environment."""
-    env = dict(os.environ)
-    for option, variable in (("model", "MODEL_NAME"), ("run_id", "RUN_ID"), ("models_root", "MODELS_ROOT"),
-                             ("data_source", "DATA_SOURCE"), ("training_hours", "TRAINING_HOURS")):
-        value = getattr(args, option, None)
-        if value is not None:
-            env[variable] = str(value)
-    return Settings.from_env(env)
+    return Settings.from_env(options=cli_options(args))
+
+
+def models_root(args: argparse.Namespace) -> Path:
+    return models_root_from_env(options=cli_options(args))
 
 
 def chosen_run_id(settings: Settings) -> str:
@@ -57,19 +66,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_switched_version(settings: Settings, run_id: str, rollout_timeout: int | None) -> None:
+def serve_switched_version(settings: Settings, run_id: str, args: argparse.Namespace) -> None:
     """After the served file changed: roll the InferenceService (cluster) or reload a local server.
 
     ConfigError (exit 2) when the serving side did not follow, naming it: the file on disk
     has switched, but what answers requests has not."""
-    from .cluster import in_cluster, roll_inference_service, rollout_budget
+    from .cluster import in_cluster, roll_inference_service
     from .local_server import reload_local_server
 
     try:
         if in_cluster():
             service = f"{settings.namespace}/{settings.inference_service_name}"
             roll_inference_service(settings.namespace, settings.inference_service_name, run_id,
-                                   rollout_budget(rollout_timeout))
+                                   rollout_timeout(cli_options(args)))
             print(f"  InferenceService {service} is Ready on {run_id}")
             return
         note = reload_local_server(settings.models_root, settings.model_name)
@@ -90,7 +99,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     print(f"{result.model}: now serving {result.run_id} (was {result.previous or 'nothing'})")
     if result.pruned:
         print(f"  pruned old versions: {', '.join(result.pruned)}")
-    serve_switched_version(settings, run_id, args.rollout_timeout)
+    serve_switched_version(settings, run_id, args)
     return 0
 
 
@@ -102,7 +111,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"{result.model}: rolled back to {result.run_id} (was {result.previous or 'nothing'})")
     for note in result.notes:
         print(f"  {note}")
-    serve_switched_version(settings, result.run_id, args.rollout_timeout)
+    serve_switched_version(settings, result.run_id, args)
     return 0
 
 
@@ -114,7 +123,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     names = [args.model] if args.model else sorted(registry)
-    root = Path(args.models_root) if args.models_root else models_root_from_env()
+    root = models_root(args)
     report = {name: version_rows(root, name) for name in names}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -137,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError("--model-dir needs --model-name (the name in /v1/models/<name>)")
         models, root = [ServedModel(args.model_name, Path(args.model_dir), args.max_rows)], None
     else:
-        root = Path(args.models_root) if args.models_root else models_root_from_env()
+        root = models_root(args)
         models = promoted_models(root, args.model, args.max_rows)
     run(models, args.host, args.port, args.max_body_bytes, announce_in=root, repository_api=args.repository_api)
     return 0
@@ -159,10 +168,10 @@ def cmd_report_run(args: argparse.Namespace) -> int:
     from .run_report import report_run
 
     settings = run_settings(args)
-    text, switch = report_run(settings, status=args.status)
+    text, switch = report_run(settings, status=read("PIPELINE_TASKS_STATUS", cli_options(args)))
     print(text)
     if switch and switch.run_id:
-        serve_switched_version(settings, switch.run_id, args.rollout_timeout)
+        serve_switched_version(settings, switch.run_id, args)
     elif switch:
         print("  a running server keeps answering with the withdrawn version until it restarts "
               "(a restarted predictor waits for a model)")
@@ -174,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .local_pipeline import run_local_pipeline
 
     get_model(args.model)
-    root = Path(args.models_root or models_root_from_env()).resolve()
+    root = models_root(args).resolve()
     run_id = artifacts.check_run_id(args.run_id) if args.run_id else f"local-{artifacts.new_run_id()}"
     with claimed_run_id(root, args.model, run_id):  # a reused or concurrent run id stops here, before any step
         return run_local_pipeline(args.model, data_source=args.data_source, training_hours=args.training_hours,
@@ -195,11 +204,9 @@ def _model_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None
 
 
 def _rollout_option(parser: argparse.ArgumentParser) -> None:
-    from .cluster import DEFAULT_ROLLOUT_TIMEOUT, ROLLOUT_TIMEOUT_ENV
-
     parser.add_argument("--rollout-timeout", type=int,
                         help=f"seconds to wait for the InferenceService rollout (cluster; default: "
-                             f"${ROLLOUT_TIMEOUT_ENV}, else {DEFAULT_ROLLOUT_TIMEOUT})")
+                             f"$MODELKIT_ROLLOUT_TIMEOUT, else {DEFAULT_ROLLOUT_TIMEOUT})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -258,7 +265,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("report-run", help="record the run's outcome beside its version; clean staging dirs")
     _model_options(p)
-    p.add_argument("--status", default=os.environ.get("PIPELINE_TASKS_STATUS", ""),
+    p.add_argument("--status",
                    help="Tekton $(tasks.status): Succeeded, Completed, Failed or None (default: $PIPELINE_TASKS_STATUS)")
     _rollout_option(p)
     p.set_defaults(handler=cmd_report_run)

@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 
@@ -46,26 +46,12 @@ REVISION_PATH = "/apis/serving.knative.dev/v1/namespaces/{namespace}/revisions/{
 REQUEST_TIMEOUT = 30
 POLL_SECONDS = 3
 ROLLOUT_TIMEOUT_ENV = "MODELKIT_ROLLOUT_TIMEOUT"
-DEFAULT_ROLLOUT_TIMEOUT = 480  # 8 min: inside the promote Task's 10 min, with time for the copy and the patch
-MAX_ROLLOUT_TIMEOUT = 3600
 RAW_MODES = ("RawDeployment", "Standard")  # KServe's newer name for RawDeployment
 FINISHED_POD_PHASES = ("Failed", "Succeeded")  # evicted or completed pods stay listed with the old annotation
 
 
 class RolloutFailed(ConfigError):
     """The rollout cannot finish (for example the Deployment's progress deadline passed)."""
-
-
-def rollout_budget(option: int | None = None, env: Mapping[str, str] = os.environ) -> int:
-    """Seconds to wait for a rollout: `option` (--rollout-timeout), else $MODELKIT_ROLLOUT_TIMEOUT, else 480."""
-    text = str(option) if option is not None else env.get(ROLLOUT_TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_ROLLOUT_TIMEOUT
-    source = "--rollout-timeout" if option is not None else ROLLOUT_TIMEOUT_ENV
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ROLLOUT_TIMEOUT:
-        raise ConfigError(f"{source}={text!r}: the rollout wait must be a whole number of seconds from 1 to "
-                          f"{MAX_ROLLOUT_TIMEOUT} (keep it below the promote Task's timeout)")
-    return int(text)
 
 
 def in_cluster() -> bool:

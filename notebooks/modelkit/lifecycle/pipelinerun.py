@@ -66,7 +66,7 @@ def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | No
         "spec": {"pipelineRef": {"name": PIPELINE_NAME},
                  "params": [{"name": k, "value": v} for k, v in params.items() if v is not None],
                  # tasks + finally = pipeline: a run that times out still reports and cleans up.
-                 "timeouts": run_timeouts(spec.raw.get("timeout"))},
+                 "timeouts": run_timeouts(spec.timeout)},
     }
     if task_run_template is not None:
         manifest["spec"]["taskRunTemplate"] = task_run_template

@@ -29,7 +29,7 @@ class PromotionPolicy:
 
 
 def policy_for(spec: ModelSpec) -> PromotionPolicy:
-    block = spec.raw.get("promotion", {})
+    block = spec.promotion
     metric = block.get("primaryMetric", DEFAULT_PRIMARY_METRIC.get(spec.kind))
     capped = {metric_for(key)[1] for key in spec.thresholds if key.startswith("max")}
     return PromotionPolicy(

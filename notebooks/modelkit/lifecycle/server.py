@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import signal
 import sys
 from pathlib import Path
 
 from .. import artifacts
 from ..errors import ConfigError, ModelkitError
-from ..registry import load_registry
+from ..registry import is_dns_label, load_registry
 from .local_server import announced
 from .request_guard import install as install_guard
 from .served_model import BadRequest, ServedModel
 
-# Kubernetes object names of the registry's models (DNS-1123 label); a URL's model name must be one.
-MODEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 REPOSITORY_API_SETTINGS = ("auto", "on", "off")
 
 
@@ -97,7 +94,7 @@ def build_app(models: list[ServedModel], max_body_bytes: int, repository_api: bo
         status: 400 for a name that is no model name, 404 for no such model, 500 naming the file."""
 
         async def load(self, model_name: str) -> None:
-            if not MODEL_NAME.fullmatch(model_name):
+            if not is_dns_label(model_name):  # a URL's model name must be a registry name's form
                 raise BadRequest(f"{model_name!r} is not a model name: a DNS-1123 label (lowercase letters, digits "
                                  "and '-', at most 63 characters), the model's name in the registry")
             await self._model_registry.load(model_name)

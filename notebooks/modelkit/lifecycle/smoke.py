@@ -16,17 +16,13 @@ import numpy as np
 import requests
 
 from .. import artifacts
-from ..errors import ModelkitError
+from ..errors import SmokeTestFailed
 from ..settings import Settings
 from .cluster import ClusterClient, endpoint_url, in_cluster
 from .local_server import running_server_url, temporary_server
 from .probe import probe_in_fresh_process
 
 REQUEST_TIMEOUT = 30
-
-
-class SmokeTestFailed(ModelkitError):
-    exit_code = 5
 
 
 def compare(answer: dict[str, Any], expected: list[Any], run_id: str) -> list[str]:

@@ -20,19 +20,11 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
 from ..artifacts import REPORT_FILE, VersionWriter, run_id_or_new
-from ..errors import ModelkitError
+from ..errors import EXIT_FAILED, ModelkitError, exit_code_for
 from ..registry import find_registry_file
 from .params import check_params, project_root
 
 KERNEL_NAME = "python3"
-
-
-def _error_classes(base: type[ModelkitError]) -> list[type[ModelkitError]]:
-    return [base, *(cls for sub in base.__subclasses__() for cls in _error_classes(sub))]
-
-
-# A notebook cell's exception arrives as a class name: each modelkit error keeps its exit code.
-EXIT_CODES = {cls.__name__: cls.exit_code for cls in _error_classes(ModelkitError)}
 
 
 class NotebookFailed(ModelkitError):
@@ -64,10 +56,10 @@ def execute(notebook: Path, kernel_env: dict[str, str], timeout: int) -> nbforma
     try:
         client.execute(env=kernel_env)
     except CellExecutionError as exc:
-        code = EXIT_CODES.get(exc.ename, 1)
+        code = exit_code_for(exc.ename)  # a cell's exception arrives as a class name only
         raise NotebookFailed(f"{notebook.name} stopped: {exc.ename}: {exc.evalue}", code) from None
     except CellTimeoutError:
-        raise NotebookFailed(f"{notebook.name}: a cell ran longer than {timeout} s", 1) from None
+        raise NotebookFailed(f"{notebook.name}: a cell ran longer than {timeout} s", EXIT_FAILED) from None
     finally:
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)  # a kernel we passed in is ours to stop

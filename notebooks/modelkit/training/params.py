@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Mapping
 
@@ -12,44 +11,40 @@ from ..data.prometheus import PrometheusClient
 from ..data.retention import server_retention
 from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
-from ..registry import DEFAULT_VALUES, ModelSpec, get_model
+from ..registry import DNS_1123_LABEL_MAX, DNS_1123_LABEL_RULE, ModelSpec, find_project_root, get_model, is_dns_label
 from ..settings import Settings, source_and_hours
 from .publish import refuse_duplicate_run
 from .warmup import warmup_hours
 
 log = logging.getLogger("modelkit.training")
 
-DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_PARAM = {env: param for param, env in PARAM_ENV.items()}
 
 
-def named(variable: str, message: str) -> str:
-    """Prefix a message with the variable and the PipelineRun param it comes from."""
+def param_error(variable: str, message: str) -> ConfigError:
+    """A ConfigError about `variable`, its message prefixed with the variable and the PipelineRun param it comes from."""
     param = ENV_PARAM.get(variable)
-    return f"{variable} (PipelineRun param `{param}`): {message}" if param else f"{variable}: {message}"
+    return ConfigError(f"{variable} (PipelineRun param `{param}`): {message}" if param else f"{variable}: {message}",
+                       variable=variable)
 
 
 def project_root(start: Path | None = None) -> Path:
-    """The folder holding charts/hub/values.yaml (this checkout), else the working directory (the cloned source)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / DEFAULT_VALUES).is_file():
-            return folder
-    return here
+    """The project checkout (registry.find_project_root), else the working directory (the cloned source)."""
+    return find_project_root(start) or (start or Path.cwd()).resolve()
 
 
 def resolve_notebook(text: str, root: Path) -> Path:
     """An existing .ipynb inside `root`, given relative to it; no absolute paths, no way out."""
     relative = Path(text)
     if relative.is_absolute() or ".." in relative.parts:
-        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} must be a path inside the repository, relative to its root (no '..', not absolute)"))
+        raise param_error("NOTEBOOK_PATH", f"{text!r} must be a path inside the repository, relative to its root (no '..', not absolute)")
     if relative.suffix != ".ipynb":
-        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} is not a notebook (.ipynb)"))
+        raise param_error("NOTEBOOK_PATH", f"{text!r} is not a notebook (.ipynb)")
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
-        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r} leaves the repository (through a symlink)"))
+        raise param_error("NOTEBOOK_PATH", f"{text!r} leaves the repository (through a symlink)")
     if not path.is_file():
-        raise ConfigError(named("NOTEBOOK_PATH", f"{text!r}: no such notebook in {root}"))
+        raise param_error("NOTEBOOK_PATH", f"{text!r}: no such notebook in {root}")
     return path
 
 
@@ -57,8 +52,9 @@ def _settings(env: Mapping[str, str]) -> Settings:
     try:
         return Settings.from_env(env)
     except ConfigError as exc:
-        variable = str(exc).split("=", 1)[0].split(" ", 1)[0]
-        raise ConfigError(named(variable, str(exc))) from None
+        if exc.variable is None:
+            raise
+        raise param_error(exc.variable, str(exc)) from None
 
 
 def check_retention(settings: Settings, spec: ModelSpec) -> None:
@@ -79,11 +75,11 @@ def check_retention(settings: Settings, spec: ModelSpec) -> None:
         return
     if retention.hours is not None and window > retention.hours:
         fits = math.floor(retention.hours) - (window - hours)
-        raise ConfigError(named("TRAINING_HOURS", (
+        raise param_error("TRAINING_HOURS", (
             f"{hours} h of training + {window - hours} h of warm-up = {window} h is longer than Prometheus at "
             f"{settings.prometheus_url} keeps ({retention.hours:g} h, {retention.told_by}): the oldest part would have no data; "
             + (f"use at most {fits} h, or read long-term storage (Thanos) instead" if fits > 0 else "read long-term storage (Thanos) instead")
-        )))
+        ))
     if retention.size:
         log.warning("Prometheus at %s also deletes data beyond %s (%s): the oldest hours of the %d h window may already be gone",
                     settings.prometheus_url, retention.size, retention.told_by, window)
@@ -95,11 +91,11 @@ def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Sett
     try:
         spec = get_model(settings.model_name)
     except ConfigError as exc:
-        raise ConfigError(named("MODEL_NAME", str(exc))) from None
+        raise param_error("MODEL_NAME", str(exc)) from None
     notebook = resolve_notebook(env.get("NOTEBOOK_PATH", "").strip() or spec.notebook, root or project_root())
     service = env.get("INFERENCE_SERVICE_NAME", "").strip()
-    if service and (len(service) > 63 or not DNS_1123_LABEL.match(service)):
-        raise ConfigError(named("INFERENCE_SERVICE_NAME", f"{service!r} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"))
+    if service and not is_dns_label(service):
+        raise param_error("INFERENCE_SERVICE_NAME", f"{service!r} is not {DNS_1123_LABEL_RULE}, at most {DNS_1123_LABEL_MAX} characters")
     if settings.run_id:
         refuse_duplicate_run(settings.models_root, spec.name, settings.run_id)
     check_retention(settings, spec)

@@ -15,7 +15,7 @@ import yaml
 
 from ..artifacts import atomic_write_bytes
 from ..errors import ConfigError
-from ..registry import DEFAULT_VALUES, validate_entries
+from ..registry import DEFAULT_VALUES, DNS_1123_LABEL_RULE, is_dns_label, validate_entries
 
 PLACEHOLDER = "__MODEL_NAME__"
 TOP_LEVEL_KEY = re.compile(r"^[A-Za-z_][\w-]*:")
@@ -45,8 +45,8 @@ def new_model(name: str, root: Path) -> tuple[Path, Path]:
     notebook_path = root / "notebooks" / f"{name}-training.ipynb"
     if not values_path.is_file():
         raise ConfigError(f"{values_path}: not found; run new-model from the project checkout")
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name):
-        raise ConfigError(f"--name {name!r}: must be a DNS-1123 label (lowercase letters, digits and '-')")
+    if not is_dns_label(name):
+        raise ConfigError(f"--name {name!r}: must be {DNS_1123_LABEL_RULE}")
     if notebook_path.exists():
         raise ConfigError(f"--name {name!r}: {notebook_path} already exists")
     text = insert_entry(values_path.read_text(), _template("registry-entry.yaml").replace(PLACEHOLDER, name))

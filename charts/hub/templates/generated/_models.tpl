@@ -10,6 +10,25 @@ predictive-analytics: predictiveAnalytics
 {{- end -}}
 
 {{/*
+The registry's naming rules, from modelkit.registry (templates/validate.yaml checks
+.Values.models with them): a model's CronJob name (context: the model name) and the
+Kubernetes limit on it.
+*/}}
+{{- define "hub.generated.cronJobName" -}}
+{{ printf "weekly-%s-training" . }}
+{{- end -}}
+{{- define "hub.generated.cronJobNameLimit" -}}
+52
+{{- end -}}
+
+{{/*
+The syntax of one cron field, for the messages of the schedule check.
+*/}}
+{{- define "hub.generated.cronSyntax" -}}
+numbers, '*', lists a,b, ranges a-b with a <= b, steps */n or a-b/n with n >= 1
+{{- end -}}
+
+{{/*
 The five fields of a CronJob schedule: name, allowed range and a regex of one field
 (lists, ranges a-b with a <= b, steps >= 1), generated from modelkit.registry.CRON_FIELDS.
 templates/validate.yaml checks every schedule with them.
