@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.output.suffix not in WRITERS:
         raise ConfigError(f"--output {args.output}: unknown file type {args.output.suffix!r}; use .csv or .parquet")
     spec = get_model(args.model)
-    settings = Settings.from_env({**os.environ, "MODEL_NAME": spec.name})
+    settings = Settings.from_env(options={"MODEL_NAME": ("--model", spec.name)})
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
     if args.data_file:
