@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "modelkit.data.cli",  # data
     "modelkit.training.cli",  # run-notebook, check-params, new-model
     "modelkit.lifecycle.cli",  # train, validate, promote, rollback, versions, serve, smoke-test, report-run
+    "modelkit.scoring.cli",  # watch
 )
 
 

@@ -60,6 +60,7 @@ class AnomalyResult:
             outputs=OUTPUTS,
             provenance=self.provenance,
             probe_input=self.probe_input(),
+            reference_inputs=self.split.train.loc[~self.split.train["is_anomaly"].astype(bool), self.feature_names],
             details={
                 "algorithm": " + ".join(type(step).__name__ for step in self.model) + ", threshold calibrated on validation data",
                 "threshold": self.calibration.threshold,

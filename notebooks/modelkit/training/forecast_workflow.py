@@ -71,6 +71,7 @@ class ForecastResult:
             outputs=self.outputs(),
             provenance=self.provenance,
             probe_input=self.probe_input(),
+            reference_inputs=self.split.train[list(self.run.spec.features)],
             details={
                 "algorithm": "MultiOutputRegressor(HistGradientBoostingRegressor) of the change over the horizon",
                 "horizon_minutes": self.horizon_minutes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..artifacts import library_versions, utc_now
+from ..scoring.drift import reference_quantiles
 from .run_context import TrainingRun
 from .thresholds import check_thresholds
 
@@ -17,6 +18,7 @@ def build_metadata(
     provenance: dict[str, Any],
     probe_input: list[list[float]],
     details: dict[str, Any],
+    reference_inputs: Any = None,  # the training rows of the model's inputs: drift reference for `modelkit watch`
 ) -> dict[str, Any]:
     """`metrics` are computed on held-out rows only; `details` holds model-specific extras."""
     met, checks = check_thresholds(metrics, run.spec.thresholds)
@@ -38,4 +40,5 @@ def build_metadata(
         "training_hours": run.training_hours,
         "probe_input": probe_input,
         "details": details,
+        "reference_quantiles": {} if reference_inputs is None else reference_quantiles(reference_inputs),
     }
