@@ -28,12 +28,12 @@ SYNTHETIC_SEED = 42
 
 def prometheus_source(settings: Settings) -> WindowSource:
     client = PrometheusClient.from_settings(settings)
-    return lambda spec, minutes, step, end: fetch_window(client, spec, minutes, step, end)
+    return lambda spec, seconds, step, end, coverage: fetch_window(client, spec, seconds, step, end, coverage)
 
 
-def synthetic_source(spec: ModelSpec, minutes: int, step: int, end: float):
+def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float, _coverage: float):
     """The registry's synthetic generator on the window: for `make demo`, which has no Prometheus."""
-    return synthetic_values(spec, make_grid(hours=minutes / 60, step_seconds=step, end=end), SYNTHETIC_SEED)
+    return synthetic_values(spec, make_grid(hours=seconds / 3600, step_seconds=step, end=end), SYNTHETIC_SEED)
 
 
 def default_host() -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from ..registry import ModelSpec
 from ..training import forecast_features as ff
 
-DETECTOR_WINDOW_MINUTES = 10  # the latest row plus a little history to fill a missed scrape
+DETECTOR_WINDOW_ROWS = 10  # the latest row plus a little history to fill a missed scrape
 FORECASTER_MARGIN_MINUTES = 10
 
 
@@ -22,12 +22,16 @@ def build_inputs(spec: ModelSpec, window: pd.DataFrame, step_seconds: int) -> pd
     return ff.build_features(window, features, step_seconds)
 
 
-def history_minutes(spec: ModelSpec) -> int:
+def longest_lag_minutes(spec: ModelSpec) -> int:
+    return max(f.lag_minutes for f in ff.parse_features(spec.features, spec.metric_names))
+
+
+def history_seconds(spec: ModelSpec, step_seconds: int) -> int:
     """History the latest row's features need (the longest lag), plus a margin."""
-    lags = [f.lag_minutes for f in ff.parse_features(spec.features, spec.metric_names)]
-    if spec.kind == "forecaster":
-        return max(lags) + FORECASTER_MARGIN_MINUTES
-    return max(lags + [DETECTOR_WINDOW_MINUTES])
+    lag = longest_lag_minutes(spec)
+    if lag:
+        return (lag + FORECASTER_MARGIN_MINUTES) * 60
+    return DETECTOR_WINDOW_ROWS * step_seconds
 
 
 def drift_features(spec: ModelSpec) -> list[str]:

@@ -22,16 +22,16 @@ from ..errors import ModelkitError
 from ..registry import ModelSpec
 from . import drift
 from .exporter import ScorerMetrics, Values
-from .model_inputs import build_inputs, drift_features, history_minutes
+from .model_inputs import build_inputs, drift_features, history_seconds, longest_lag_minutes
 from .online_quality import WINDOWS, AlarmCounter, ForecastLedger
 from .predictors import Prediction, RemotePredictor, ServedVersions, predict_local, served_file_identity
 from .self_report import ModelFacts, VersionsReader, schedule_period_seconds
-from .window import WindowError
+from .window import MIN_COVERAGE, WindowError
 
 log = logging.getLogger("modelkit.scoring")
 
-# (spec, minutes, step seconds, end Unix seconds) -> the metrics on that grid
-WindowSource = Callable[[ModelSpec, int, int, float], pd.DataFrame]
+# (spec, window seconds, step seconds, end Unix seconds, min coverage) -> the metrics on that grid
+WindowSource = Callable[[ModelSpec, int, int, float, float], pd.DataFrame]
 
 
 @dataclass
@@ -111,14 +111,8 @@ class Scorer:
 
     def score(self, spec, values: Values, state: ModelState, loaded, identity, facts: ModelFacts, now: float) -> None:
         step = self.config.step_seconds
-        reference = facts.reference_by_run.get(loaded.run_id) or {}
-        drift_rows = int(self.config.drift_hours * 3600 // step) if reference else 0
-        minutes = history_minutes(spec) + drift_rows * step // 60
-        window = self.source(spec, minutes, step, now)
-        try:
-            inputs = build_inputs(spec, window, step)
-        except ModelkitError as exc:
-            raise WindowError("feature_error", f"features of {spec.name}: {exc}") from exc
+        window = self.source(spec, history_seconds(spec, step), step, now, MIN_COVERAGE if longest_lag_minutes(spec) else 0.0)
+        inputs = model_inputs(spec, window, step)
         latest = inputs.iloc[[-1]].to_numpy(dtype=float)
         if not np.isfinite(latest).all():
             bad = [name for name, value in zip(inputs.columns, latest[0]) if not math.isfinite(value)]
@@ -134,13 +128,25 @@ class Scorer:
             add_detector_outputs(values, spec, prediction, state, latest_time, max(step, self.config.interval_seconds))
         else:
             add_forecasts(values, spec, prediction, state, window, latest_time)
-        for feature in drift_features(spec) if drift_rows else ():
-            if feature in reference:
-                value = drift.psi(reference[feature], inputs[feature].to_numpy(dtype=float)[-drift_rows:])
-                if value is not None:
-                    put(values, "modelkit_feature_drift_psi", (spec.name, prediction.version, feature), value)
+        reference = facts.reference_by_run.get(loaded.run_id) or {}
         if reference:
-            put(values, "modelkit_feature_drift_threshold", (spec.name,), self.config.drift_threshold)
+            self.add_drift(values, spec, prediction.version, reference, now)
+
+    def add_drift(self, values: Values, spec: ModelSpec, version: str, reference: dict, now: float) -> None:
+        """PSI per input over the last drift_hours; a window Prometheus cannot fill yet exports no drift (not an error)."""
+        step = self.config.step_seconds
+        rows = int(self.config.drift_hours * 3600 // step)
+        try:
+            inputs = model_inputs(spec, self.source(spec, history_seconds(spec, step) + rows * step, step, now, MIN_COVERAGE), step)
+        except WindowError as exc:
+            log.info("%s: no drift this cycle: %s", spec.name, exc)
+            return
+        put(values, "modelkit_feature_drift_threshold", (spec.name,), self.config.drift_threshold)
+        for feature in drift_features(spec):
+            if feature in reference:
+                value = drift.psi(reference[feature], inputs[feature].to_numpy(dtype=float)[-rows:])
+                if value is not None:
+                    put(values, "modelkit_feature_drift_psi", (spec.name, version, feature), value)
 
     def run_forever(self, stop: Callable[[], bool] = lambda: False) -> None:
         """A cycle every interval (measured from cycle start; a slow cycle is followed at once by the next)."""
@@ -148,6 +154,13 @@ class Scorer:
             began = time.monotonic()
             self.cycle()
             time.sleep(max(0.0, self.config.interval_seconds - (time.monotonic() - began)))
+
+
+def model_inputs(spec: ModelSpec, window: pd.DataFrame, step: int) -> pd.DataFrame:
+    try:
+        return build_inputs(spec, window, step)
+    except ModelkitError as exc:
+        raise WindowError("feature_error", f"features of {spec.name}: {exc}") from exc
 
 
 def put(values: Values, name: str, labels: tuple[str, ...], value: float) -> None:

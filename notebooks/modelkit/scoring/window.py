@@ -3,7 +3,7 @@
 Queries come from `data.promql.feature_query` (the PromQL training sends) and go through the data
 module's client (chunking, retries, bearer token, CA bundle). A window is refused, with the cause
 the scorer counts, when the newest grid point of any metric has no sample (its series go stale
-rather than showing an old value) or a metric covers less than half the window; interior gaps are
+rather than showing an old value) or a metric covers less than half the window (when older rows feed lags or drift); interior gaps are
 filled as training fills them.
 """
 
@@ -27,9 +27,11 @@ class WindowError(Exception):
         self.cause = cause
 
 
-def fetch_window(client: PrometheusClient, spec: ModelSpec, minutes: int, step_seconds: int, end: float) -> pd.DataFrame:
-    """The metrics of `spec` on the grid of `minutes` ending at `end` (floored to the step), gaps filled."""
-    grid = make_grid(hours=minutes / 60, step_seconds=step_seconds, end=end)
+def fetch_window(client: PrometheusClient, spec: ModelSpec, seconds: int, step_seconds: int, end: float,
+                 min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
+    """The metrics of `spec` on the grid of `seconds` ending at `end` (floored to the step), gaps filled.
+    `min_coverage`: share of the window each metric must cover (0 when only the newest row is used)."""
+    grid = make_grid(hours=seconds / 3600, step_seconds=step_seconds, end=end)
     queries = {m.name: feature_query(m, step_seconds) for m in spec.metrics}
     try:
         frame = pd.DataFrame(client.fetch(queries, grid), index=grid.index())
@@ -40,7 +42,7 @@ def fetch_window(client: PrometheusClient, spec: ModelSpec, minutes: int, step_s
     except DataError as exc:
         raise WindowError("other", str(exc)) from exc
     latest_missing = [name for name in frame.columns if pd.isna(frame[name].iloc[-1])]
-    thin = [name for name, share in frame.notna().mean().items() if share < MIN_COVERAGE]
+    thin = [name for name, share in frame.notna().mean().items() if share < min_coverage]
     if latest_missing or thin:
         missing = sorted(set(latest_missing) | set(thin))
         raise WindowError("prometheus_empty", f"{spec.name}: no recent samples for {', '.join(missing)} "
