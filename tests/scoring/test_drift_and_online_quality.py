@@ -55,3 +55,14 @@ def test_alarms_are_runs_of_flagged_rows_and_a_rate_needs_an_hour_of_watching():
             assert counter.per_day(86400, now=minute * 60.0) is None
     now = (len(flags) - 1) * 60.0
     assert counter.per_day(86400, now=now) == pytest.approx(2 * 86400 / now)
+
+
+def test_the_demo_ends_with_one_scorer_cycle_labelled_synthetic(models, monkeypatch, capsys):
+    from modelkit.lifecycle.demo import show_scorer_cycle
+
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(models.registry))
+    show_scorer_cycle(models.root)
+    out = capsys.readouterr().out
+    assert "SYNTHETIC window" in out and 'modelkit_scoring_input_source{source="synthetic"} 1.0' in out
+    assert 'modelkit_anomaly_flag{model="anomaly-detector",version="v1"}' in out
+    assert 'modelkit_forecast{horizon_minutes="60",metric="node_cpu_utilisation",model="predictive-analytics",version="v1"}' in out

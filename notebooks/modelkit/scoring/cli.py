@@ -36,6 +36,14 @@ def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float, _cove
     return synthetic_values(spec, make_grid(hours=seconds / 3600, step_seconds=step, end=end), SYNTHETIC_SEED)
 
 
+def synthetic_cycle_text(root: Path) -> str:
+    """The metrics text of one cycle on a synthetic window (what `make demo` shows)."""
+    scorer = Scorer(list(load_registry().values()), ScorerConfig(models_root=Path(root)), synthetic_source)
+    scorer.metrics.set_input_source("synthetic")
+    scorer.cycle()
+    return scorer.metrics.text()
+
+
 def default_host() -> str:
     """In a pod Prometheus scrapes the pod IP; on a laptop stay on loopback."""
     return "0.0.0.0" if os.environ.get("KUBERNETES_SERVICE_HOST") else "127.0.0.1"
