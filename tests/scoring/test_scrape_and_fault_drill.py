@@ -103,7 +103,7 @@ def test_prometheus_scrapes_the_scorer_and_a_live_fault_raises_the_flag_within_f
     client = PrometheusClient(url, timeout_seconds=5, attempts=1)
     specs = [s for s in models.specs() if s.name == DETECTOR]
     scorer = Scorer(specs, ScorerConfig(models.root, interval_seconds=1, step_seconds=STEP),
-                    lambda spec, seconds, step, end, coverage: fetch_window(client, spec, seconds, step, end, coverage))
+                    lambda spec, seconds, step, end: fetch_window(client, spec, seconds, step, end))
     server = start_server("127.0.0.1", scorer_port, scorer.metrics.text, lambda: scorer.ready)
     try:
         assert requests.get(f"http://127.0.0.1:{scorer_port}/readyz", timeout=5).status_code == 503

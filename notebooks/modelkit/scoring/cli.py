@@ -28,10 +28,10 @@ SYNTHETIC_SEED = 42
 
 def prometheus_source(settings: Settings) -> WindowSource:
     client = PrometheusClient.from_settings(settings)
-    return lambda spec, seconds, step, end, coverage: fetch_window(client, spec, seconds, step, end, coverage)
+    return lambda spec, seconds, step, end: fetch_window(client, spec, seconds, step, end)
 
 
-def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float, _coverage: float):
+def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float):
     """The registry's synthetic generator on the window: for `make demo`, which has no Prometheus."""
     return synthetic_values(spec, make_grid(hours=seconds / 3600, step_seconds=step, end=end), SYNTHETIC_SEED)
 

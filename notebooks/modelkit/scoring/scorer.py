@@ -26,12 +26,12 @@ from .model_inputs import build_inputs, drift_features, history_seconds, longest
 from .online_quality import WINDOWS, AlarmCounter, ForecastLedger
 from .predictors import Prediction, RemotePredictor, ServedVersions, predict_local, served_file_identity
 from .self_report import ModelFacts, VersionsReader, schedule_period_seconds
-from .window import MIN_COVERAGE, WindowError
+from .window import MIN_COVERAGE, WindowError, complete_window
 
 log = logging.getLogger("modelkit.scoring")
 
-# (spec, window seconds, step seconds, end Unix seconds, min coverage) -> the metrics on that grid
-WindowSource = Callable[[ModelSpec, int, int, float, float], pd.DataFrame]
+# (spec, window seconds, step seconds, end Unix seconds) -> the metrics on that grid, NaN for gaps
+WindowSource = Callable[[ModelSpec, int, int, float], pd.DataFrame]
 
 
 @dataclass
@@ -41,6 +41,8 @@ class ScorerConfig:
     step_seconds: int = 60
     drift_hours: float = 24
     drift_threshold: float = drift.DEFAULT_THRESHOLD
+    # PSI over a day's window moves slowly: recomputed every 15 min (one longer query), re-exported between
+    drift_every_seconds: float = 900
 
 
 @dataclass
@@ -50,6 +52,7 @@ class ModelState:
     ledgers: dict[str, ForecastLedger] = field(default_factory=dict)
     alarms: AlarmCounter | None = None
     last_success: float | None = None
+    drift: tuple[str, float, dict[tuple[str, ...], float]] | None = None  # (version, computed at, PSI by label set)
 
 
 class Scorer:
@@ -111,7 +114,13 @@ class Scorer:
 
     def score(self, spec, values: Values, state: ModelState, loaded, identity, facts: ModelFacts, now: float) -> None:
         step = self.config.step_seconds
-        window = self.source(spec, history_seconds(spec, step), step, now, MIN_COVERAGE if longest_lag_minutes(spec) else 0.0)
+        history_rows = history_seconds(spec, step) // step
+        reference = facts.reference_by_run.get(loaded.run_id) or {}
+        drift_due = bool(reference) and (state.drift is None or state.drift[0] != loaded.run_id
+                                         or now - state.drift[1] >= self.config.drift_every_seconds)
+        drift_rows = int(self.config.drift_hours * 3600 // step) if drift_due else 0
+        raw = self.source(spec, (history_rows + drift_rows) * step, step, now)
+        window = complete_window(raw.iloc[-history_rows:], spec.name, MIN_COVERAGE if longest_lag_minutes(spec) else 0.0)
         inputs = model_inputs(spec, window, step)
         latest = inputs.iloc[[-1]].to_numpy(dtype=float)
         if not np.isfinite(latest).all():
@@ -128,25 +137,27 @@ class Scorer:
             add_detector_outputs(values, spec, prediction, state, latest_time, max(step, self.config.interval_seconds))
         else:
             add_forecasts(values, spec, prediction, state, window, latest_time)
-        reference = facts.reference_by_run.get(loaded.run_id) or {}
-        if reference:
-            self.add_drift(values, spec, prediction.version, reference, now)
+        if drift_due:
+            state.drift = (loaded.run_id, now, self.drift_values(spec, prediction.version, reference, raw, drift_rows))
+        if reference and state.drift and state.drift[0] == loaded.run_id:
+            values["modelkit_feature_drift_psi"] = dict(state.drift[2])
+            if state.drift[2]:
+                put(values, "modelkit_feature_drift_threshold", (spec.name,), self.config.drift_threshold)
 
-    def add_drift(self, values: Values, spec: ModelSpec, version: str, reference: dict, now: float) -> None:
-        """PSI per input over the last drift_hours; a window Prometheus cannot fill yet exports no drift (not an error)."""
-        step = self.config.step_seconds
-        rows = int(self.config.drift_hours * 3600 // step)
+    def drift_values(self, spec: ModelSpec, version: str, reference: dict, raw: pd.DataFrame, rows: int) -> dict:
+        """PSI per input over the last `rows`; none when Prometheus does not hold enough of that window yet."""
         try:
-            inputs = model_inputs(spec, self.source(spec, history_seconds(spec, step) + rows * step, step, now, MIN_COVERAGE), step)
+            inputs = model_inputs(spec, complete_window(raw, spec.name), self.config.step_seconds)
         except WindowError as exc:
             log.info("%s: no drift this cycle: %s", spec.name, exc)
-            return
-        put(values, "modelkit_feature_drift_threshold", (spec.name,), self.config.drift_threshold)
+            return {}
+        found = {}
         for feature in drift_features(spec):
             if feature in reference:
                 value = drift.psi(reference[feature], inputs[feature].to_numpy(dtype=float)[-rows:])
                 if value is not None:
-                    put(values, "modelkit_feature_drift_psi", (spec.name, version, feature), value)
+                    found[(spec.name, version, feature)] = value
+        return found
 
     def run_forever(self, stop: Callable[[], bool] = lambda: False) -> None:
         """A cycle every interval (measured from cycle start; a slow cycle is followed at once by the next)."""
