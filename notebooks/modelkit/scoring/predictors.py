@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import requests
+from threadpoolctl import ThreadpoolController
 
 from .. import artifacts
 from ..errors import ModelkitError
@@ -64,10 +65,16 @@ class ServedVersions:
         return cached
 
 
+_THREADPOOLS = ThreadpoolController()
+
+
 def predict_local(loaded: LoadedVersion, rows: np.ndarray, kind: str) -> Prediction:
-    estimator = loaded.estimator
-    scores = estimator.decision_function(rows) if kind == "anomaly-detector" else None
-    return Prediction(loaded.run_id, np.asarray(estimator.predict(rows), dtype=float), scores)
+    # One row: OpenMP's parallel regions (HistGradientBoosting's predict opens one per tree) cost far
+    # more than they save, and with many models they were most of a cycle (bench/bench_scoring.py).
+    with _THREADPOOLS.limit(limits=1):
+        estimator = loaded.estimator
+        scores = estimator.decision_function(rows) if kind == "anomaly-detector" else None
+        return Prediction(loaded.run_id, np.asarray(estimator.predict(rows), dtype=float), scores)
 
 
 class RemotePredictor:
