@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,10 +84,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     server = start_server(args.host or default_host(), args.port, scorer.metrics.text, lambda: scorer.ready)
     logging.getLogger("modelkit.scoring").info("scoring %d models every %s s; metrics on http://%s:%d/metrics",
                                                len(scorer.specs), args.interval, *server.server_address[:2])
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        scorer.run_forever(stop=lambda: bool(stopping))
+        scorer.run_forever(stop)
     except KeyboardInterrupt:
         pass
     server.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,12 +160,13 @@ class Scorer:
                     found[(spec.name, version, feature)] = value
         return found
 
-    def run_forever(self, stop: Callable[[], bool] = lambda: False) -> None:
-        """A cycle every interval (measured from cycle start; a slow cycle is followed at once by the next)."""
-        while not stop():
+    def run_forever(self, stop: threading.Event) -> None:
+        """A cycle every interval (measured from cycle start; a slow cycle is followed at once by the next)
+        until `stop` is set, which ends the wait at once (SIGTERM within the pod's grace period)."""
+        while not stop.is_set():
             began = time.monotonic()
             self.cycle()
-            time.sleep(max(0.0, self.config.interval_seconds - (time.monotonic() - began)))
+            stop.wait(max(0.0, self.config.interval_seconds - (time.monotonic() - began)))
 
 
 def model_inputs(spec: ModelSpec, window: pd.DataFrame, step: int) -> pd.DataFrame:
