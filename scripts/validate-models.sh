@@ -3,12 +3,13 @@
 #   cluster (default): each InferenceService is Ready and its predictor pods are ready.
 #   --local:           each model's served version answers its held-out probe rows over
 #                      HTTP exactly like the version file (modelkit smoke-test).
-# Exits 1 naming every model that failed.
+# Then, when the live scorer (modelkit watch) answers: served versions' age and online quality.
+# Exits 1 naming every model that failed (the scorer's report does not change the exit code).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 usage() {
-  echo "usage: $(basename "$0") [-n NAMESPACE] [--local [--models-root DIR]] [--model NAME]"
+  echo "usage: $(basename "$0") [-n NAMESPACE] [--local [--models-root DIR] [--scorer-port N]] [--scorer-service NAME:PORT] [--model NAME]"
 }
 
 ROOT_OPTION=()
@@ -19,6 +20,8 @@ while [ $# -gt 0 ]; do
     --local) MODE=local; shift ;;
     --models-root) ROOT_OPTION=(--models-root "${2:?"--models-root needs a directory"}"); shift 2 ;;
     --model) ONLY=${2:?"--model needs a name"}; check_model_name "$ONLY"; shift 2 ;;
+    --scorer-port) SCORER_PORT=${2:?"--scorer-port needs a port"}; [[ "$SCORER_PORT" =~ ^[0-9]{1,5}$ ]] || die "--scorer-port '$SCORER_PORT' is not a port number"; shift 2 ;;
+    --scorer-service) SCORER_SERVICE=${2:?"--scorer-service needs NAME:PORT"}; [[ "$SCORER_SERVICE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[0-9]{1,5}$ ]] || die "--scorer-service '$SCORER_SERVICE' is not NAME:PORT"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
@@ -56,6 +59,7 @@ sys.exit(1 if problem else 0)'); then
   fi
 done
 
+if [ -n "$ONLY" ]; then scorer_report --model "$ONLY"; else scorer_report; fi
 if [ "${#failed[@]}" -gt 0 ]; then
   die "${#failed[@]} of ${#models[@]} models failed validation: ${failed[*]}"
 fi

@@ -17,7 +17,8 @@ COMMAND_MODULES = (
     "modelkit.data.cli",  # data
     "modelkit.training.cli",  # run-notebook, check-params, new-model
     "modelkit.lifecycle.cli",  # train, validate, promote, rollback, versions, serve, smoke-test, report-run
-    "modelkit.scoring",  # score
+    "modelkit.scoring.batch",  # score
+    "modelkit.scoring.cli",  # watch
 )
 
 

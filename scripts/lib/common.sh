@@ -53,3 +53,18 @@ registry_models() {
   "$(modelkit_python)" -c 'from modelkit.registry import load_registry
 print("\n".join(load_registry()))'
 }
+
+# The live scorer's view (served versions' age, online quality, drift) when `modelkit watch` runs:
+# locally on 127.0.0.1:$SCORER_PORT, in the cluster through the API server's service proxy to
+# $SCORER_SERVICE (name:port). Prints a note and returns 0 when the scorer does not answer.
+SCORER_PORT=${SCORER_PORT:-9100}
+SCORER_SERVICE=${SCORER_SERVICE:-modelkit-scorer:9100}
+scorer_report() {
+  if [ "$MODE" = local ]; then
+    "$(modelkit_python)" -m modelkit.scoring.health_report --url "http://127.0.0.1:${SCORER_PORT}/metrics" "$@"
+  else
+    local text
+    text=$(kube get --raw "/api/v1/namespaces/${NAMESPACE}/services/${SCORER_SERVICE}/proxy/metrics" 2>/dev/null) || text=""
+    printf '%s' "$text" | "$(modelkit_python)" -m modelkit.scoring.health_report --stdin --source "service ${SCORER_SERVICE}" "$@"
+  fi
+}

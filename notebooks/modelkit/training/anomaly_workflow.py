@@ -69,6 +69,7 @@ class AnomalyResult:
             provenance=self.provenance,
             probe_input=self.probe_input(),
             replay=self.replay,
+            reference_inputs=self.split.train.loc[~self.split.train["is_anomaly"].astype(bool), self.feature_names],
             details={
                 "algorithm": " + ".join(type(step).__name__ for step in self.model) + ", threshold calibrated on validation data",
                 "threshold": self.calibration.threshold,

@@ -77,6 +77,7 @@ class ForecastResult:
             provenance=self.provenance,
             probe_input=self.probe_input(),
             replay=self.replay,
+            reference_inputs=self.split.train[list(self.run.spec.features)],
             details={
                 "algorithm": "MultiOutputRegressor(VotingRegressor(HistGradientBoostingRegressor(absolute error), "
                              "no change)) of the change over the horizon",

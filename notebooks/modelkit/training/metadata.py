@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..artifacts import library_versions, utc_now
+from ..scoring.drift import reference_quantiles
 from .run_context import TrainingRun
 from .thresholds import check_thresholds
 
@@ -18,6 +19,7 @@ def build_metadata(
     probe_input: list[list[float]],
     details: dict[str, Any],
     replay: dict[str, Any] | None = None,
+    reference_inputs: Any = None,  # the training rows of the model's inputs: drift reference for `modelkit watch`
 ) -> dict[str, Any]:
     """`metrics` are computed on held-out rows only; `details` holds model-specific extras;
     `replay` the held-out window the gate replays (lifecycle/replay.py; None: compared by recorded metrics)."""
@@ -41,4 +43,5 @@ def build_metadata(
         "probe_input": probe_input,
         "details": details,
         "replay": replay,
+        "reference_quantiles": {} if reference_inputs is None else reference_quantiles(reference_inputs),
     }

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import artifacts
-from .errors import ConfigError, DataError
-from .features import model_inputs
-from .model_loading import load_model
-from .registry import ModelSpec, get_model
-from .settings import Settings, source_and_hours
-from .training.anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
-from .training.events import runs
+from .. import artifacts
+from ..errors import ConfigError, DataError
+from ..features import model_inputs
+from ..model_loading import load_model
+from ..registry import ModelSpec, get_model
+from ..settings import Settings, source_and_hours
+from ..training.anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
+from ..training.events import runs
 
 LABEL_COLUMN = "is_anomaly"
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
@@ -75,9 +75,9 @@ def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: 
                     run_id: str | None = None, seed: int = 42, hours: int | None = None):
     """Train a registry model on real values in hand (DATA_SOURCE=prometheus semantics, the values
     standing in for Prometheus): the window is the last `hours` (default: all) of `values`."""
-    from .recorded_source import RecordedSeries
-    from .training import anomaly_workflow, forecast_workflow
-    from .training.run_context import TrainingRun
+    from ..recorded_source import RecordedSeries
+    from ..training import anomaly_workflow, forecast_workflow
+    from ..training.run_context import TrainingRun
 
     spec = get_model(model) if isinstance(model, str) else model
     workflow = forecast_workflow if spec.kind == "forecaster" else anomaly_workflow
@@ -124,7 +124,7 @@ def summarise(scored: pd.DataFrame, labels: pd.Series | None, step_seconds: int)
 
 
 def _version_path(root: Path, spec: ModelSpec, run_id: str | None) -> Path:
-    from .lifecycle.served_state import served_version
+    from ..lifecycle.served_state import served_version
 
     if run_id is None:
         run_id, _ = served_version(artifacts.model_dir(root, spec.name))
