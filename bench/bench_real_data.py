@@ -202,7 +202,7 @@ def _verdict(refused: str | None) -> str:
 
 
 def print_detector_table(results: dict[str, dict[str, dict]]) -> None:
-    print("\nDetector on the 85 % after training (ref = reference pipeline, prj = project, gated)")
+    print("\nDetector on the 85 % after training (baseline: ref = the reference notebook pipeline; prj = project, gated)")
     print(f"{'series':<52}{'windows':>8}{'found ref/prj':>15}{'F1 ref/prj':>14}{'PR-AUC ref/prj':>16}"
           f"{'alarms ref/prj':>16}{'FA/day prj':>11}  gate")
     for name, row in results.items():
