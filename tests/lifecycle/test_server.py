@@ -261,7 +261,7 @@ def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path,
 
 
 def test_a_served_version_pickled_by_another_scikit_learn_is_refused(tmp_path):
-    from modelkit.lifecycle.served_model import load_version
+    from modelkit.lifecycle.served_file import load_version
 
     root, _ = promoted_setup(tmp_path)
     model_dir = artifacts.model_dir(root, DETECTOR)

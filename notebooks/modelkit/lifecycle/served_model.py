@@ -21,17 +21,14 @@ import json
 import sys
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from .. import artifacts
 from ..errors import ConfigError, ModelkitError
-from ..model_loading import ModelFileError, load_model
-from .served_state import served_version
+from .served_file import LoadedVersion, load_version
 
 _argv, sys.argv = sys.argv, sys.argv[:1]  # importing kserve parses sys.argv; keep our options away from it
 try:
@@ -41,7 +38,6 @@ try:
 finally:
     sys.argv = _argv
 
-MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 # scikit-learn's trees compute in float32: a larger input (or one a scaler makes larger) is refused.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -54,54 +50,6 @@ class BadRequest(InvalidInput):
 
 class TooManyRows(BadRequest):
     """More rows than the server takes per request (HTTP 413)."""
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    estimator: Any
-    run_id: str  # "unknown" when the served file matches no version directory
-    features: tuple[str, ...]
-
-
-def find_model_file(model_dir: Path) -> Path:
-    if not model_dir.is_dir():
-        raise ConfigError(f"{model_dir}: no such model directory")
-    found = [p for p in sorted(model_dir.iterdir()) if p.is_file() and p.name.endswith(MODEL_EXTENSIONS)]
-    if len(found) != 1:
-        what = "no model file" if not found else f"{len(found)} model files ({', '.join(p.name for p in found)})"
-        raise ConfigError(f"{model_dir}: {what}; KServe serves exactly one *.pkl|*.joblib|*.pickle file")
-    return found[0]
-
-
-def _load_estimator(model_file: Path, metadata: dict[str, Any]) -> Any:
-    try:
-        estimator = load_model(model_file, metadata or None)
-    except ModelkitError:
-        raise
-    except Exception as exc:  # a truncated or corrupt pickle fails in any of a dozen ways (EOFError, UnpicklingError, ...)
-        raise ModelFileError(f"{model_file}: not a complete model file ({type(exc).__name__}: {exc})") from None
-    if not hasattr(estimator, "predict"):
-        raise ModelFileError(f"{model_file}: holds a {type(estimator).__name__}, not a model with predict()")
-    return estimator
-
-
-def load_version(model_dir: Path) -> LoadedVersion:
-    """The served file of `model_dir`, refused when its version was pickled by another scikit-learn.
-
-    A file with no recorded version (copied in by hand) is loaded as KServe's sklearn server would."""
-    run_id, _ = served_version(model_dir)
-    metadata: dict[str, Any] = {}
-    if run_id:
-        try:
-            metadata = artifacts.read_metadata(model_dir / artifacts.VERSIONS / run_id)
-        except ConfigError:
-            pass
-    estimator = _load_estimator(find_model_file(model_dir), metadata)
-    features = tuple(metadata.get("feature_contract", {}).get("names", ()))
-    if not features:
-        count = int(getattr(estimator, "n_features_in_", 0))
-        features = tuple(f"feature_{i}" for i in range(count))
-    return LoadedVersion(estimator, run_id or "unknown", features)
 
 
 def _shown(value: Any) -> str:
