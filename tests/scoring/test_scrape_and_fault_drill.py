@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from fixtures.prometheus import free_port, missing_binaries
+from fixtures.readiness import wait_ready
 from lifecycle.factory import DETECTOR
 from modelkit.data.prometheus import PrometheusClient
 from modelkit.scoring.http_server import start_server
@@ -103,13 +104,7 @@ scrape_configs:
                                 f"--storage.tsdb.path={tmp_path / 'data'}", "--log.level=warn"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
+    wait_ready(process, f"{url}/-/ready", "the drill's Prometheus", timeout=30)
     yield url, exporter, scorer_port
     process.terminate()
     process.wait(timeout=15)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 
+from fixtures.readiness import wait_ready
 from lifecycle.factory import DETECTOR, FORECASTER, promoted_setup
 from modelkit.lifecycle.local_server import free_port
 
@@ -24,14 +23,7 @@ def running_scorer(tmp_path_factory):
     port = free_port()
     child = subprocess.Popen([sys.executable, "-m", "modelkit.cli", "watch", "--synthetic", "--interval", "1", "--port", str(port)],
                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
+    wait_ready(child, f"http://127.0.0.1:{port}/readyz", "modelkit watch")
     yield root, env, port
     child.terminate()
     child.wait(timeout=15)
@@ -72,14 +64,7 @@ def test_a_running_scorer_stops_promptly_on_sigterm(running_scorer):
     child = subprocess.Popen([sys.executable, "-m", "modelkit.cli", "watch", "--synthetic", "--interval", "60", "--port", str(port)],
                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
+        wait_ready(child, f"http://127.0.0.1:{port}/readyz", "modelkit watch")
         child.terminate()
         assert child.wait(timeout=10) == 0
     finally:
