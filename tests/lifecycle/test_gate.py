@@ -200,15 +200,21 @@ def train_version(root, model, run_id, hours):
     return result
 
 
+def replayed_comparison(root, model, champion_hours, challenger_hours):
+    """A served champion and a challenger trained on other hours, compared by the gate: (problems, verdict)."""
+    train_version(root, model, "champion", champion_hours)
+    serve_trained(root, model, "champion")
+    train_version(root, model, "challenger", challenger_hours)
+    verdict = Verdict(accepted=False, reasons=[])
+    candidate = artifacts.version_dir(root, model, "challenger")
+    problems = compare_with_served(get_model(model), artifacts.model_dir(root, model), "challenger", metadata_of(candidate), verdict)
+    return problems, verdict
+
+
 def test_compares_challenger_and_champion_trained_on_other_hours_on_the_same_replayed_window(root):
     """Before, versions trained on other hours were never compared; now both predict the candidate's held-out window."""
-    train_version(root, DETECTOR, "champion", 48)
-    serve_trained(root, DETECTOR, "champion")
-    train_version(root, DETECTOR, "challenger", 24)
-    verdict = Verdict(accepted=False, reasons=[])
-    candidate = artifacts.version_dir(root, DETECTOR, "challenger")
-    assert compare_with_served(get_model(DETECTOR), artifacts.model_dir(root, DETECTOR), "challenger",
-                               metadata_of(candidate), verdict) == []
+    problems, verdict = replayed_comparison(root, DETECTOR, 48, 24)
+    assert problems == []
     assert verdict.compared_with == "champion"
     assert verdict.notes[0].startswith("replayed the candidate's held-out window through both") and "event_recall candidate" in verdict.notes[0]
 
@@ -242,12 +248,7 @@ def _pickled(model) -> bytes:
 
 
 def test_a_forecaster_replay_compares_mae_ratios_on_the_same_rows(root):
-    train_version(root, FORECASTER, "champion", 24)
-    serve_trained(root, FORECASTER, "champion")
-    train_version(root, FORECASTER, "challenger", 48)
-    verdict = Verdict(accepted=False, reasons=[])
-    candidate = artifacts.version_dir(root, FORECASTER, "challenger")
-    compare_with_served(get_model(FORECASTER), artifacts.model_dir(root, FORECASTER), "challenger", metadata_of(candidate), verdict)
+    _, verdict = replayed_comparison(root, FORECASTER, 24, 48)
     assert verdict.compared_with == "champion" and "mae_ratio candidate" in verdict.notes[0], verdict.notes
 
 

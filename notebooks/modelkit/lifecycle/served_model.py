@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ..errors import ConfigError, ModelkitError
+from ..errors import ModelkitError
 from .served_file import LoadedVersion, load_version
 
 _argv, sys.argv = sys.argv, sys.argv[:1]  # importing kserve parses sys.argv; keep our options away from it
