@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from serving_setup import MODEL, gated_detector_version, request_rows
 
-from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server, temporary_server
+from modelkit.serving.local_server import SERVER_FILE, reload_local_server, temporary_server
 from modelkit.lifecycle.promotion import promote, rollback
 
 QUICK = {"seconds": 3.0, "trees": 20}

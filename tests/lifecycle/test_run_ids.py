@@ -12,7 +12,7 @@ from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.lifecycle.promotion import promote
 from modelkit.lifecycle.run_report import report_run
-from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
+from modelkit.served_state import file_sha256, read_state, served_version
 from modelkit.settings import Settings
 
 from .factory import DETECTOR, mark_accepted, write_version

@@ -11,7 +11,7 @@ import pytest
 from fixtures import history
 from lifecycle.factory import DETECTOR, FORECASTER
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import temporary_server
+from modelkit.serving.local_server import temporary_server
 from modelkit.scoring.predictors import RemotePredictor
 
 from .helpers import samples, value

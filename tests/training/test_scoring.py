@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelkit.lifecycle.served_state import file_sha256
+from modelkit.served_state import file_sha256
 from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.data import load_training_frame

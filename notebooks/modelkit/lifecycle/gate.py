@@ -26,13 +26,13 @@ from typing import Any
 from .. import artifacts
 from ..errors import ConfigError, GateRejected
 from ..registry import ModelSpec
-from ..training.thresholds import check_thresholds
+from ..thresholds import check_thresholds
 from ..training.anomaly_detector import false_alarm_limit
 from .policy import PromotionPolicy, policy_for
 from .probe import probe_in_fresh_process
 from .replay import KEY as REPLAY_KEY
 from .replay import replay_metrics
-from .served_state import file_sha256, served_version
+from ..served_state import file_sha256, served_version
 
 ANOMALY_LABELS = {-1, 1}
 # Versions are compared only when their held-out metrics come from the same kind of data.

@@ -19,7 +19,7 @@ from ..settings import Settings
 from ..training.publish import remove_abandoned_staging
 from .policy import policy_for
 from .promotion import NoRollbackTarget, Promotion, current_state, promoted_by_run, prune, rollback, withdraw
-from .served_state import served_version
+from ..served_state import served_version
 
 SUCCEEDED = ("Succeeded", "Completed")
 

@@ -19,7 +19,7 @@ from .. import artifacts
 from ..errors import SmokeTestFailed
 from ..settings import Settings
 from .cluster import ClusterClient, endpoint_url, in_cluster
-from .local_server import running_server_url, temporary_server
+from ..serving.local_server import running_server_url, temporary_server
 from .probe import probe_in_fresh_process
 
 REQUEST_TIMEOUT = 30

@@ -124,7 +124,7 @@ def summarise(scored: pd.DataFrame, labels: pd.Series | None, step_seconds: int)
 
 
 def _version_path(root: Path, spec: ModelSpec, run_id: str | None) -> Path:
-    from ..lifecycle.served_state import served_version
+    from ..served_state import served_version
 
     if run_id is None:
         run_id, _ = served_version(artifacts.model_dir(root, spec.name))

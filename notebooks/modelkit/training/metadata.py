@@ -7,7 +7,7 @@ from typing import Any
 from ..artifacts import library_versions, utc_now
 from ..scoring.drift import reference_quantiles
 from .run_context import TrainingRun
-from .thresholds import check_thresholds
+from ..thresholds import check_thresholds
 
 
 def build_metadata(

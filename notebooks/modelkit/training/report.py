@@ -6,7 +6,7 @@ from typing import Any
 
 from .anomaly_workflow import AnomalyResult
 from .forecast_workflow import ForecastResult
-from .thresholds import check_thresholds
+from ..thresholds import check_thresholds
 
 HEADING = "Model Evaluation"
 

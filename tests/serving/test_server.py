@@ -10,12 +10,12 @@ import pytest
 import requests
 
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server
+from modelkit.serving.local_server import SERVER_FILE, reload_local_server
 from modelkit.lifecycle.promotion import promote
 from modelkit.model_loading import LibraryVersionError
 
-from .factory import DETECTOR, FORECASTER, features_of, mark_accepted, promoted_setup, write_test_registry, write_version
-from .live_server import running_server
+from lifecycle.factory import DETECTOR, FORECASTER, features_of, mark_accepted, promoted_setup, write_test_registry, write_version
+from serving.live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 BODY_LIMIT = 64 * 1024
@@ -261,7 +261,7 @@ def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path,
 
 
 def test_a_served_version_pickled_by_another_scikit_learn_is_refused(tmp_path):
-    from modelkit.lifecycle.served_file import load_version
+    from modelkit.serving.served_file import load_version
 
     root, _ = promoted_setup(tmp_path)
     model_dir = artifacts.model_dir(root, DETECTOR)
