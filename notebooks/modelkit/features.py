@@ -171,7 +171,10 @@ def row_entities(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...
     """The entity key of each row ('/'-joined label values), None for a cluster-wide frame."""
     if not entity_columns:
         return None
-    return frame[list(entity_columns)].astype(str).agg("/".join, axis=1).to_numpy(dtype=object)
+    keys = frame[entity_columns[0]].astype(str)
+    for column in entity_columns[1:]:
+        keys = keys + "/" + frame[column].astype(str)
+    return keys.to_numpy(dtype=object)
 
 
 def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: int,

@@ -14,7 +14,7 @@ from modelkit import artifacts
 from modelkit.lifecycle.gate import Verdict, check_held_out_quality, compare_with_served
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
-from modelkit.training import anomaly_workflow
+from modelkit.training import anomaly_workflow, report
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run
 
@@ -54,6 +54,8 @@ def test_an_entity_detector_reports_per_entity_and_is_limited_per_entity_day(roo
     worst = metrics["worst_entities"]
     assert [w["false_alarms_per_day"] for w in worst] == sorted((e["false_alarms_per_day"] for e in per_entity.values()), reverse=True)
     assert worst[0] == {"entity": worst[0]["entity"], **{k: per_entity[worst[0]["entity"]][k] for k in ("false_alarms_per_day", "event_recall")}}
+    evaluation = report.entity_lines(metrics)  # the notebooks' Model Evaluation section
+    assert evaluation[1].startswith(f"  {worst[0]['entity']}: ") and "false alarms per day" in evaluation[1]
     assert len(metadata["probe_input"][0]) == len(metadata["feature_contract"]["names"])  # a request row: one entity's features
     # the gate's floor reads the per-entity-day rate: over the limit it refuses, naming the rate
     spec = get_model(NODE_DETECTOR)

@@ -92,6 +92,8 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budge
     injections), an alarm touching no labelled point is false. `entities` (an entity model's
     key per row): alarms and events stay inside one entity, days are entity-days."""
     days = len(scores) * step_seconds / SECONDS_PER_DAY
+    if entities is not None:
+        entities = pd.factorize(entities)[0]  # integer codes: each candidate compares them twice
     effective_budget = budget_per_day if budget_per_day * days >= 1 else 0.0
     # min(scores) flags nothing (flagged: score < threshold), so a threshold within the budget always exists
     candidates = np.unique(np.append(np.quantile(scores, CANDIDATE_QUANTILES), scores.min()))

@@ -33,7 +33,8 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
-        f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
+        f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} "
+        f"{'entity-' if 'entities' in m else ''}days, "
         "never used for training or threshold calibration",
         f"On the untouched values of the slice (no injected event; every alarm there is false):",
         f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
@@ -58,7 +59,7 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     lines = [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Forecast: change of each metric over the next {result.horizon_minutes} min. Held-out test slice "
-        f"{test.index[0]} .. {test.index[-1]}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
+        f"{test.index.min()} .. {test.index.max()}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
         f"trained and judged on {m['judged_on']}",
         f"  {'metric':<28}" + "".join(f"{method + ' MAE':>20}" for method in methods)
         + "".join(f"{'MAE / ' + method:>22}" for method in baselines) + f"{'model MAPE':>12}",
@@ -81,6 +82,22 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     return lines
 
 
+def entity_lines(metrics: dict[str, Any]) -> list[str]:
+    """An entity model's worst entities (none for a cluster-wide model)."""
+    worst = metrics.get("worst_entities")
+    if not worst:
+        return []
+    lines = [f"Per entity ({metrics['entities']} entities, each judged on its own held-out rows); the worst:"]
+    for entry in worst:
+        figures = ", ".join(f"{key.replace('_', ' ')} {_number(value)}" for key, value in entry.items() if key != "entity")
+        lines.append(f"  {entry['entity']}: {figures}")
+    if "fleet_false_alarms_per_day" in metrics:
+        lines.append(f"Rates above are per entity-day; the whole fleet raises {_number(metrics['fleet_false_alarms_per_day'])} "
+                     "false alarms/day, lowest event recall of an entity " + _number(metrics.get("min_entity_event_recall")))
+    return lines
+
+
 def print_evaluation(result: AnomalyResult | ForecastResult) -> None:
     lines = anomaly_lines(result) if isinstance(result, AnomalyResult) else forecast_lines(result)
+    lines += entity_lines(result.metrics)
     print("\n".join(["=" * 72, *lines, *threshold_lines(result.metrics, result.run.spec.thresholds), "=" * 72]))
