@@ -60,7 +60,7 @@ def test_an_entity_detector_reports_per_entity_and_is_limited_per_entity_day(roo
     # the gate's floor reads the per-entity-day rate: over the limit it refuses, naming the rate
     spec = get_model(NODE_DETECTOR)
     over = {**metadata, "metrics": {**metrics, "false_alarms_per_day": 99.0}}
-    assert "99.00 false alarms/day" in check_held_out_quality(spec, over)[0]
+    assert "99.00 false alarms/entity-day on untouched held-out rows, over its limit of 6/entity-day" in check_held_out_quality(spec, over)[0]
 
 
 def test_an_entity_challenger_is_replayed_through_the_served_version_on_the_same_entities(root):
