@@ -31,14 +31,14 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
 def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
+    day = "entity-day" if "entities" in m else "day"  # an entity model's rates are per entity-day
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
-        f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} "
-        f"{'entity-' if 'entities' in m else ''}days, "
+        f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} {day}s, "
         "never used for training or threshold calibration",
         f"On the untouched values of the slice (no injected event; every alarm there is false):",
-        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
-        f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}",
+        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/{day} over {m['false_alarm_days']:.2f} {day}s "
+        f"(limit {m['false_alarm_limit_per_day']:g}/{day}){limit_note}",
         "On the same slice with the injected, labelled anomaly events:",
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
