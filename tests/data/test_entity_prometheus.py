@@ -10,6 +10,7 @@ import pytest
 
 from fixtures import entity_history
 from modelkit.data import load_training_frame
+from modelkit.data.cli import entity_summary
 from modelkit.entities import split_entities
 from modelkit.errors import DataError
 
@@ -58,6 +59,8 @@ def test_one_query_per_metric_gives_each_node_its_own_rows_on_the_shared_grid(pr
     restarts = tf.untouched.groupby(level=0)["container_restarts_rate"].nunique()
     assert (restarts == 1).all()
     assert tf.row_source.index.equals(frame.index) and tf.untouched.index.equals(frame.index)
+    assert "entities: 4 by instance" in entity_summary(tf.provenance)
+    assert "; 1 with part of the window (added or drained): worker-4" in entity_summary(tf.provenance)  # `modelkit data` prints it
 
 
 def test_injected_events_hit_one_node_at_a_time_with_each_nodes_share(prometheus_server, tmp_path):
