@@ -155,9 +155,10 @@ def fetch_real_panel(
             provenance["entities_dropped"] = dropped
         if not entities:
             grouped = [name for name in queries if labels[name]]
-            raise PrometheusEmpty(f"no entity ({', '.join(spec.entity)}) has data for {', '.join(grouped)} between "
-                                  f"{grid.describe()['start']} and {grid.describe()['end']} at {client.url}"
-                                  + (f" ({provenance['entities_dropped']} dropped, see entities_dropped)" if provenance.get("entities_dropped") else ""))
+            window = grid.describe()
+            raise PrometheusEmpty(f"no entity ({', '.join(spec.entity)}) has all its metrics ({', '.join(grouped)}) between "
+                                  f"{window['start']} and {window['end']} at {client.url}"
+                                  + (f"; left out: {', '.join(dropped)} (first: {next(iter(dropped.values()))})" if dropped else ""))
         if missing:  # hybrid only
             _stand_in_broadcast(spec, settings, grid, entities, missing, provenance["fallbacks"])
         return entities
