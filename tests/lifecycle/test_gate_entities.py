@@ -14,14 +14,16 @@ from modelkit import artifacts
 from modelkit.lifecycle.gate import Verdict, check_held_out_quality, compare_with_served
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
-from modelkit.training import anomaly_workflow, report
+from modelkit.lifecycle.replay import replay_metrics
+from modelkit.training import anomaly_workflow, forecast_workflow, report
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run
 
-from .factory import DETECTOR, mark_accepted
+from .factory import DETECTOR, FORECASTER, mark_accepted
 
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 NODE_DETECTOR = "node-anomaly-detector"
+NODE_FORECASTER = "node-forecaster"
 
 
 @pytest.fixture
@@ -30,16 +32,17 @@ def root(tmp_path, registry):
     models = yaml.safe_load(registry.read_text())["models"]
     node = dict(copy.deepcopy(next(m for m in models if m["name"] == DETECTOR)), name=NODE_DETECTOR, entity=["instance"], syntheticEntities=4)
     node["metrics"] = [dict(m, entityJoin="broadcast") if m["name"] == "pod_cpu_to_request_ratio" else m for m in node["metrics"]]
-    registry.write_text(yaml.safe_dump({"models": [*models, node]}))
+    forecaster = dict(copy.deepcopy(next(m for m in models if m["name"] == FORECASTER)), name=NODE_FORECASTER, entity=["instance"])
+    registry.write_text(yaml.safe_dump({"models": [*models, node, forecaster]}))
     return tmp_path / "models"
 
 
-def train(root, run_id, hours):
-    run = start_run(anomaly_workflow.KINDS, {"MODEL_NAME": NODE_DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours),
-                                             "MODELS_ROOT": str(root), "RUN_ID": run_id, "SEED": "7"})
-    result = anomaly_workflow.train(run, end=END)
+def train(root, run_id, hours, model=NODE_DETECTOR, workflow=anomaly_workflow):
+    run = start_run(workflow.KINDS, {"MODEL_NAME": model, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours),
+                                     "MODELS_ROOT": str(root), "RUN_ID": run_id, "SEED": "7"})
+    result = workflow.train(run, end=END)
     publish_version(run, result.model, result.metadata())
-    return artifacts.read_metadata(artifacts.version_dir(root, NODE_DETECTOR, run_id))
+    return artifacts.read_metadata(artifacts.version_dir(root, model, run_id))
 
 
 def test_an_entity_detector_reports_per_entity_and_is_limited_per_entity_day(root):
@@ -72,3 +75,14 @@ def test_an_entity_challenger_is_replayed_through_the_served_version_on_the_same
     verdict = Verdict(accepted=False, reasons=[])
     compare_with_served(get_model(NODE_DETECTOR), artifacts.model_dir(root, NODE_DETECTOR), "challenger", candidate, verdict)
     assert verdict.compared_with == "champion" and "event_recall candidate" in verdict.notes[0], verdict.notes
+
+
+def test_an_entity_forecaster_names_its_worst_nodes_and_its_replay_rebuilds_the_same_rows(root):
+    metadata = train(root, "nodes", 48, NODE_FORECASTER, forecast_workflow)
+    metrics = metadata["metrics"]
+    assert metrics["entities"] == 3 and {w["entity"] for w in metrics["worst_entities"]} == {"worker-1", "worker-2", "worker-3"}
+    assert max(w["mae_ratio"] for w in metrics["worst_entities"]) >= metrics["mae_ratio"] * 0.999  # a pooled ratio is a weighted mean of the nodes' ratios
+    version = artifacts.version_dir(root, NODE_FORECASTER, "nodes")
+    replayed = replay_metrics("forecaster", metadata, version, metadata["replay"], get_model(NODE_FORECASTER).forecast_horizon_minutes)
+    assert replayed["evaluated_rows"] == metrics["evaluated_rows"]
+    assert replayed["mae_ratio_last_value_node_cpu_utilisation"] == pytest.approx(metrics["mae_ratio_last_value_node_cpu_utilisation"], rel=1e-4)

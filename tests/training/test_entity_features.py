@@ -11,6 +11,7 @@ import pytest
 from modelkit import features
 from modelkit.errors import DataError
 from modelkit.training.anomaly_evaluation import evaluate_flags, per_entity, worst_entities
+from modelkit.training import forecast_features as ff
 from modelkit.training.events import runs
 from modelkit.training.splits import split_by_time
 
@@ -81,3 +82,14 @@ def test_a_panel_is_split_at_the_same_times_for_every_entity():
         assert part.index.max() < following.index.min()
         assert set(part["instance"]) == {"worker-1", "worker-2"}
     assert len(split.train) + len(split.validation) + len(split.test) == 5400
+
+
+def test_forecast_targets_and_baselines_stay_inside_each_entity():
+    frame = panel(_entity("worker-1", "2026-01-05", 3000, 0.9, 1), _entity("worker-2", "2026-01-05", 3000, 0.1, 2))
+    targets = ff.build_targets(frame, ("cpu", "mem"), 60, MINUTE, ["instance"])
+    for name, part in targets.groupby("instance"):
+        alone = frame[frame["instance"] == name]
+        assert part["cpu_change_60m"].iloc[-60:].isna().all()  # no future borrowed from the next entity
+        assert part["mem_change_60m"].iloc[0] == alone["mem"].iloc[60] - alone["mem"].iloc[0]
+    seasonal = ff.seasonal_naive_change(frame, ("cpu",), 60, MINUTE, entity_columns=["instance"])
+    assert seasonal[seasonal["instance"] == "worker-2"]["cpu"].iloc[:1380].isna().all()
