@@ -15,43 +15,31 @@ source in the provenance and in `TrainingFrame.row_source`.
 Missing metrics and the fallback policy: see real.py. Metrics no model can learn from
 (constant, nearly constant, almost always one value, all gaps) are refused before
 anomalies are injected: see quality.py.
+
+A per-entity model (registry `entity:`) gets a panel frame, one timeline per entity with these
+shares each: see panel.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from ..entities import is_entity_model
 from ..registry import ModelSpec
 from ..settings import Settings, source_and_hours
-from . import anomalies
-from .grid import TimeGrid, make_grid
+from .grid import make_grid
 from .hints import metric_hints
-from .mixing import BLOCK_KIND, block_pieces, labelled, splice_synthetic_blocks
+from .panel import load_panel_frame
 from .prometheus import PrometheusClient, Progress
 from .quality import check_training_values
 from .real import PROMETHEUS, SYNTHETIC, fetch_real_values
 from .synthetic import synthetic_values
+from .timeline import TrainingFrame, anomaly_pieces, describe_events, mix, real_pieces, share_note
 
-REAL_SHARE = {"prometheus": 0.8, "hybrid": 0.5}
-INJECTED_ANOMALY_SHARE = 0.2
-ANOMALY_STREAM, PLACEMENT_STREAM = 2, 3
-
-
-@dataclass
-class TrainingFrame:
-    frame: pd.DataFrame  # metric columns (float), is_anomaly (bool), anomaly_kind (str)
-    provenance: dict[str, Any]
-    row_source: pd.Series  # per row: "prometheus" (untouched real value) or "synthetic"
-    untouched: pd.DataFrame  # metric columns before any splice or injection: the real (or clean synthetic) values
-
-    @property
-    def features(self) -> pd.DataFrame:
-        return self.frame.drop(columns=["is_anomaly", "anomaly_kind"])
+__all__ = ["TrainingFrame", "load_training_frame"]
 
 
 def load_training_frame(
@@ -74,59 +62,27 @@ def load_training_frame(
         "fallbacks": [],
         "gaps_filled": {},
     }
+    if is_entity_model(spec):
+        return load_panel_frame(spec, settings, source, grid, hints, provenance, client, progress)
     real = None
     if source != SYNTHETIC:
         real = fetch_real_values(spec, settings, source, grid, client, progress, provenance)
     if real is None:
         values = synthetic_values(spec, grid, settings.seed)
-        row_source = np.full(grid.points, SYNTHETIC, dtype=object)
-        pieces = _anomaly_pieces(round(settings.anomaly_rate * grid.points), hints, settings.seed)
-        share_note = f"synthetic rows; {settings.anomaly_rate:.0%} of rows inside injected anomaly events (ANOMALY_RATE)"
+        pieces = anomaly_pieces(round(settings.anomaly_rate * grid.points), hints, settings.seed)
     else:
         values = real
-        row_source = np.full(grid.points, PROMETHEUS, dtype=object)
-        synthetic_rows = grid.points - round(REAL_SHARE[source] * grid.points)
-        anomaly_rows = round(INJECTED_ANOMALY_SHARE * grid.points)
-        pieces = _anomaly_pieces(anomaly_rows, hints, settings.seed) + block_pieces(synthetic_rows - anomaly_rows, grid)
-        share_note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
-        if synthetic_rows > anomaly_rows:
-            share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
+        pieces = real_pieces(grid.points, source, hints, settings.seed, grid.step_seconds)
     provenance["input_checks"] = check_training_values(values, spec, SYNTHETIC if real is None else source, provenance["window"])
     untouched = values.astype(float)
-    placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
-    segments = anomalies.place(pieces, grid.points, placement_rng)
-    blocks = [s for s in segments if s.kind == BLOCK_KIND]
-    if blocks:
-        splice_synthetic_blocks(values, synthetic_values(spec, grid, settings.seed), blocks, hints)
-    events = [s for s in segments if s.kind != BLOCK_KIND]
-    records = anomalies.inject(values, events, hints, np.random.default_rng([settings.seed, ANOMALY_STREAM]))
-    frame = labelled(values, events)
-    for segment in segments:
-        row_source[segment.start : segment.stop] = SYNTHETIC
-    used = sorted(set(row_source))
+    mixed = mix(values, pieces, hints, settings.seed, lambda: synthetic_values(spec, grid, settings.seed), real=real is not None)
+    used = sorted(set(mixed.row_source))
     provenance.update(
         used_sources=used,
         real_data=PROMETHEUS in used,
-        mix=share_note,
-        rows_per_source={name: int((row_source == name).sum()) for name in (PROMETHEUS, SYNTHETIC)},
-        injected_anomalies=_describe_events(records, grid, frame),
+        mix=share_note(None if real is None else source, settings.anomaly_rate, grid.points),
+        rows_per_source={name: int((mixed.row_source == name).sum()) for name in (PROMETHEUS, SYNTHETIC)},
+        injected_anomalies=describe_events(mixed.records, mixed.frame),
     )
-    return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"),
-                         untouched=untouched)
-
-
-def _anomaly_pieces(points: int, hints: dict, seed: int) -> list[tuple[str, int]]:
-    kinds = anomalies.available_kinds(hints)
-    if not kinds or points <= 0:
-        return []
-    return anomalies.lengths_summing_to(points, kinds, np.random.default_rng([seed, ANOMALY_STREAM, 0]))
-
-
-def _describe_events(records: list[dict], grid: TimeGrid, frame: pd.DataFrame) -> dict[str, Any]:
-    points = int(frame["is_anomaly"].sum())
-    by_kind: dict[str, int] = {}
-    for record in records:
-        by_kind[record["kind"]] = by_kind.get(record["kind"], 0) + 1
-        record["start"] = frame.index[record["start"]].isoformat()
-    return {"events": len(records), "points": points, "share": round(points / grid.points, 6), "by_kind": by_kind, "event_list": records}
-
+    return TrainingFrame(frame=mixed.frame, provenance=provenance,
+                         row_source=pd.Series(mixed.row_source, index=mixed.frame.index, name="source"), untouched=untouched)
