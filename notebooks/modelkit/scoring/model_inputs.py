@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import features as grammar
+from ..entities import entity_columns
 from ..registry import ModelSpec
 
 DETECTOR_WINDOW_ROWS = 10  # the latest row plus a little history to fill a missed scrape
@@ -21,8 +22,9 @@ def _features(spec: ModelSpec) -> list[grammar.Feature]:
 
 
 def build_inputs(spec: ModelSpec, window: pd.DataFrame, step_seconds: int) -> pd.DataFrame:
-    """One column per feature of the contract, in order, one row per window row (NaN where history is short)."""
-    return grammar.build_features(window, _features(spec), step_seconds)
+    """One column per feature of the contract, in order, one row per window row (NaN where history is short);
+    a per-entity model's window (a panel) gives each entity's features from its own rows, entity columns first."""
+    return grammar.build_features(window, _features(spec), step_seconds, entity_columns(spec))
 
 
 def longest_lag_minutes(spec: ModelSpec) -> int:
