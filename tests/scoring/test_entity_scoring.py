@@ -163,3 +163,14 @@ def run_promtool_on_chart_rules(spec: dict, tmp_path):
     path = tmp_path / "drill.promtool.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return promtool("test", "rules", str(path))
+
+
+def test_the_synthetic_demo_window_scores_each_synthetic_node(node_models, monkeypatch):
+    """`modelkit watch --synthetic` (make demo) gives a per-entity model its registry's syntheticEntities
+    nodes (worker-1..3 by default), each scored and labelled, not one cluster row."""
+    from modelkit.scoring.cli import synthetic_cycle_text
+
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(node_models[1]))
+    found = samples(synthetic_cycle_text(node_models[0]))
+    assert set(node_series(found, "modelkit_anomaly_score")) == {"worker-1", "worker-2", "worker-3"}
+    assert not found.get("modelkit_scoring_errors_total")
