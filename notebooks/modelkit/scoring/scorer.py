@@ -235,25 +235,25 @@ class LatestRows:
     rows: np.ndarray  # one input row per entity
     feature_names: list[str]
     time: float  # Unix seconds of the newest grid point
-    history: list[pd.DataFrame]  # each entity's window (metric values), for forecasts
+    window: pd.DataFrame  # the completed window (metric values), for forecasts
+    spans: list[tuple[int, int]]  # each entity's rows of `window`: [start, end)
     left_out: dict[str, str]  # entity key -> why it is not scored
 
     @classmethod
     def cluster(cls, window: pd.DataFrame, inputs: pd.DataFrame) -> "LatestRows":
         return cls([""], [()], inputs.iloc[[-1]].to_numpy(dtype=float), list(inputs.columns),
-                   window.index[-1].timestamp(), [window], {})
+                   window.index[-1].timestamp(), window, [(0, len(window))], {})
 
     @classmethod
     def panel(cls, spec: ModelSpec, window: pd.DataFrame, inputs: pd.DataFrame, left_out: dict[str, str]) -> "LatestRows":
         columns = entity_columns(spec)
         keys = row_keys(window, spec)
         last = last_rows(keys)
-        starts = np.r_[0, last[:-1] + 1]
+        spans = list(zip(np.r_[0, last[:-1] + 1].tolist(), (last + 1).tolist()))
         labels = [tuple(map(str, row)) for row in window[columns].to_numpy()[last]]
-        history = [window.iloc[start:end + 1].drop(columns=columns) for start, end in zip(starts, last)]
         features = inputs.drop(columns=columns)
         return cls(list(keys[last]), labels, features.to_numpy(dtype=float)[last], list(features.columns),
-                   window.index[-1].timestamp(), history, dict(left_out))
+                   window.index[-1].timestamp(), window, spans, dict(left_out))
 
     def series(self, position: int) -> tuple[str, ...]:
         """The exporter's entity label values of an entity: its key and labels (none for a cluster-wide model)."""
@@ -263,7 +263,7 @@ class LatestRows:
         keep = np.flatnonzero(~drop)
         left_out = {**self.left_out, **{self.keys[i]: status for i in np.flatnonzero(drop)}}
         return LatestRows([self.keys[i] for i in keep], [self.labels[i] for i in keep], self.rows[keep], self.feature_names,
-                          self.time, [self.history[i] for i in keep], left_out)
+                          self.time, self.window, [self.spans[i] for i in keep], left_out)
 
 
 def add_detector_outputs(values: Values, spec: ModelSpec, prediction: Prediction, state: ModelState,
@@ -280,16 +280,18 @@ def add_detector_outputs(values: Values, spec: ModelSpec, prediction: Prediction
 def add_forecasts(values: Values, spec: ModelSpec, prediction: Prediction, state: ModelState, latest: LatestRows) -> None:
     horizon = spec.forecast_horizon_minutes
     changes = np.atleast_2d(prediction.predictions)
-    for position, key in enumerate(latest.keys):
-        window = latest.history[position]
-        seconds = window.index.asi8 // 1_000_000_000
-        for metric, change in zip(spec.metric_names, changes[position]):
-            current = float(window[metric].iloc[-1])
+    all_seconds = latest.window.index.asi8 // 1_000_000_000
+    levels = latest.window[list(spec.metric_names)].to_numpy(dtype=float)
+    for position, (key, (start, end)) in enumerate(zip(latest.keys, latest.spans)):
+        seconds = all_seconds[start:end]
+        for column, (metric, change) in enumerate(zip(spec.metric_names, changes[position])):
+            history = levels[start:end, column]
+            current = float(history[-1])
             put(values, "modelkit_forecast", (spec.name, prediction.version, metric, str(horizon), *latest.series(position)),
                 current + change)
             ledger = state.ledgers.setdefault((key, metric), ForecastLedger())
             recent = seconds >= (ledger.pending[0].target_time if ledger.pending else latest.time)
-            ledger.settle(dict(zip(seconds[recent].astype(float), window[metric].to_numpy()[recent])), latest.time)
+            ledger.settle(dict(zip(seconds[recent].astype(float), history[recent])), latest.time)
             ledger.add(latest.time + horizon * 60, current + change, current)
 
 
