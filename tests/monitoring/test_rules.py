@@ -93,4 +93,4 @@ def test_the_scorer_target_keeps_the_entity_labels():
     from chart_helpers import by_kind, render
 
     [monitor] = [m for m in by_kind(render(), "ServiceMonitor") if m["metadata"]["name"] == "modelkit-scorer"]
-    assert [endpoint.get("honorLabels") for endpoint in monitor["spec"]["endpoints"]] == [True]
+    assert [endpoint.get("honorLabels") for endpoint in monitor["spec"]["endpoints"]] == [True]  # and test_scrape_labels.py
