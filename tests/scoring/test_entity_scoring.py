@@ -21,7 +21,7 @@ from modelkit.scoring.cli import prometheus_source
 from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.settings import Settings
 
-from .entity_models import NODE_DETECTOR, train_node_detector, write_entity_registry
+from .entity_models import HORIZON_MINUTES, NODE_DETECTOR, NODE_FORECASTER, train_node_detector, train_node_forecaster, write_entity_registry
 from .helpers import samples, value
 
 HOUR, MINUTE = 3600, 60
@@ -35,6 +35,7 @@ def node_models(prometheus_server, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELKIT_REGISTRY", str(registry))
         train_node_detector(base / "models", registry, prometheus_server)
+        train_node_forecaster(base / "models", registry, prometheus_server)
     return base / "models", registry
 
 
@@ -174,3 +175,39 @@ def test_the_synthetic_demo_window_scores_each_synthetic_node(node_models, monke
     found = samples(synthetic_cycle_text(node_models[0]))
     assert set(node_series(found, "modelkit_anomaly_score")) == {"worker-1", "worker-2", "worker-3"}
     assert not found.get("modelkit_scoring_errors_total")
+
+
+def test_forecasts_per_node_and_their_error_pooled_over_the_nodes(node_models, prometheus_server, monkeypatch):
+    """The per-node forecaster: one forecast per node and metric, labelled with the node, equal to the
+    node's current level plus the served model's change on that node's row; an hour later each
+    forecast is settled against that node's actual value, and the exported MAE is the mean over every
+    node's error (the history's formula gives the actual values)."""
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(node_models[1]))
+    anchor = prometheus_server.entity_anchor
+    start = float((anchor - 4 * HOUR) // MINUTE * MINUTE)
+    now = [start]
+    scorer = node_scorer(node_models, prometheus_server, lambda: now[0])
+    scorer.cycle()
+    found = samples(scorer.metrics.text())
+    forecasts = {(l["instance"], l["metric"]): v for l, v in found.get("modelkit_forecast", []) if l["model"] == NODE_FORECASTER}
+    assert {node for node, _ in forecasts} == set(NODES)
+    families = {"node_cpu_utilisation": "fleet:node_cpu:ratio", "node_memory_utilisation": "fleet:node_memory_utilisation:ratio"}
+    level = lambda family, node, at: float(entity_history.values(family, node, np.array([at]), anchor)[0])  # noqa: E731
+    version = artifacts.version_dir(node_models[0], NODE_FORECASTER, "v1")
+    model = load_model(version / artifacts.MODEL_FILE, artifacts.read_metadata(version))
+    day = 2 * np.pi * ((start % 86400) / 60) / 1440
+    errors = {metric: [] for metric in families}
+    for node in NODES:
+        row = [level(f, node, start) - level(f, node, start - 15 * MINUTE) for f in families.values()] + [np.sin(day), np.cos(day)]
+        change = model.predict([row])[0]
+        for column, (metric, family) in enumerate(families.items()):
+            expected = level(family, node, start) + change[column]
+            assert forecasts[(node, metric)] == pytest.approx(expected, rel=1e-6)
+            errors[metric].append(abs(expected - level(family, node, start + HORIZON_MINUTES * MINUTE)))
+
+    now[0] = start + HORIZON_MINUTES * MINUTE
+    scorer.cycle()
+    found = samples(scorer.metrics.text())
+    for metric in families:
+        mae = value(found, "modelkit_forecast_abs_error", model=NODE_FORECASTER, metric=metric, window="1h")
+        assert mae == pytest.approx(float(np.mean(errors[metric])), rel=1e-6)
