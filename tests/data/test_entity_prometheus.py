@@ -10,6 +10,7 @@ import pytest
 
 from fixtures import entity_history
 from modelkit.data import load_training_frame
+from modelkit.data.cli import entity_summary
 from modelkit.entities import split_entities
 from modelkit.errors import DataError
 
@@ -58,6 +59,8 @@ def test_one_query_per_metric_gives_each_node_its_own_rows_on_the_shared_grid(pr
     restarts = tf.untouched.groupby(level=0)["container_restarts_rate"].nunique()
     assert (restarts == 1).all()
     assert tf.row_source.index.equals(frame.index) and tf.untouched.index.equals(frame.index)
+    assert "entities: 4 by instance" in entity_summary(tf.provenance)
+    assert "; 1 with part of the window (added or drained): worker-4" in entity_summary(tf.provenance)  # `modelkit data` prints it
 
 
 def test_injected_events_hit_one_node_at_a_time_with_each_nodes_share(prometheus_server, tmp_path):
@@ -110,3 +113,19 @@ def test_no_node_with_all_metrics_is_a_data_error_naming_the_dropped_nodes(prome
     spec = entity_spec(tmp_path, metrics=metrics, features=["node_cpu_utilisation", "other_cpu"])
     with pytest.raises(DataError, match=r"no entity \(instance\) has all its metrics.*left out: node-a, node-b, node-c, worker-1"):
         load(prometheus_server, spec, TRAINING_HOURS="24")
+
+
+def test_grouped_chunks_meet_exactly_at_their_seams(prometheus_server, monkeypatch):
+    from modelkit.data import prometheus as prom
+    from modelkit.data.grid import make_grid
+
+    grid = make_grid(72, 60, end=prometheus_server.history_end)
+    client = lambda: prom.PrometheusClient(prometheus_server.url, token=prometheus_server.token, ca_bundle=prometheus_server.ca_bundle)  # noqa: E731
+    query = {"cpu": f"avg by (instance) ({CPU})"}
+    whole = client().fetch_grouped(query, {"cpu": ("instance",)}, grid)["cpu"]
+    monkeypatch.setattr(prom, "MAX_POINTS_PER_REQUEST", 1000)  # 4320 points -> 5 chunks; worker-4 is in some only
+    chunked_client = client()
+    chunked = chunked_client.fetch_grouped(query, {"cpu": ("instance",)}, grid)["cpu"]
+    assert chunked_client.stats.requests == 5 and sorted(chunked) == sorted(whole) == [(n,) for n in entity_history.NODES]
+    for key in whole:
+        np.testing.assert_array_equal(chunked[key], whole[key])

@@ -3,6 +3,8 @@ one entity and events that hit all at once, labelled; and the entity helpers of 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,3 +103,21 @@ def test_a_grouped_counter_keeps_its_rate(tmp_path):
     node = entity_spec(tmp_path, entity=["namespace", "pod"])
     counter = node.metrics[3].__class__(name="restarts", query="sum by (namespace, pod) (x_total)", type="counter")
     assert feature_query(counter, 60, node.entity) == "sum by (namespace, pod) (rate((sum by (namespace, pod) (x_total))[300s:60s]))"
+
+
+def test_modelkit_data_writes_the_panel_and_counts_the_entities(tmp_path, monkeypatch, capsys):
+    from modelkit.cli import main
+
+    entity_spec(tmp_path)  # writes tmp_path/registry.yaml
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(tmp_path / "registry.yaml"))
+    for name in ("SYNTHETIC_ENTITIES", "DATA_SOURCE", "TRAINING_HOURS", "SEED"):
+        monkeypatch.delenv(name, raising=False)
+    output, png = tmp_path / "panel.parquet", tmp_path / "panel.png"
+    assert main(["data", "--model", "node-detector", "--source", "synthetic", "--hours", "24", "--entities", "6",
+                 "--output", str(output), "--plot", str(png)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["entities"]["count"] == 6
+    assert "entities: 6 by instance, 1440 to 1440 rows each (8640 rows)" in captured.err
+    frame = pd.read_parquet(output)
+    assert frame["instance"].nunique() == 6 and len(frame) == 6 * 1440
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import requests
@@ -40,6 +40,8 @@ log = logging.getLogger("modelkit.data")
 MAX_POINTS_PER_REQUEST = 11_000
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30
+STREAM_CHUNK_BYTES = 1 << 20
+MAX_LABELS_BYTES = 1 << 20  # a series' labels object longer than this is not Prometheus' layout
 
 Progress = Callable[[int, int], None]
 class PrometheusUnavailable(DataError):
@@ -70,7 +72,8 @@ class Chunk:
 
 @dataclass
 class GroupedChunk:
-    series: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]]  # label values -> (grid positions, values)
+    first: int  # grid position of the chunk's first point
+    series: dict[tuple[str, ...], np.ndarray]  # label values -> the chunk's points (NaN: no finite sample)
     non_finite: int
     seconds: float
 
@@ -137,9 +140,10 @@ class PrometheusClient:
             timeout_seconds=settings.prometheus_timeout_seconds,
         )
 
-    def _post(self, form: dict[str, str], shortcut: Callable[[bytes], object] | None = None):
-        """The `data` of a successful answer, or what `shortcut` makes of the body of a 200 (when not
-        None); transport and decoding failures are retried alike."""
+    def _post(self, form: dict[str, str], shortcut: Callable[[Iterator[bytes]], object] | None = None):
+        """The `data` of a successful answer, or what `shortcut` makes of the streamed body of a 200;
+        when it makes nothing of it (None: another layout), the request is sent again and decoded as
+        JSON. Transport and decoding failures are retried alike."""
         endpoint = f"{self.url}/api/v1/query_range"
         query = form["query"]
         last_problem, server_asks = "", 0.0
@@ -148,7 +152,13 @@ class PrometheusClient:
                 time.sleep(max(self.backoff_seconds * 2 ** (attempt - 1), server_asks))
             self.stats.count(retry=attempt > 0)
             try:
-                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
+                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify, stream=shortcut is not None)
+                if shortcut is not None and response.status_code == 200:
+                    quick = shortcut(response.iter_content(STREAM_CHUNK_BYTES))
+                    if quick is not None:
+                        return quick
+                    shortcut = None
+                    response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
                 raise PrometheusUnavailable(f"TLS to {self.url} failed: {exc}; set PROMETHEUS_CA_BUNDLE to the CA that signed its certificate") from exc
             except requests.RequestException as exc:  # refused, reset, timed out, body cut short or undecodable
@@ -160,10 +170,6 @@ class PrometheusClient:
                 last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 log.warning("Prometheus answered %s (attempt %d/%d)", response.status_code, attempt + 1, self.attempts)
                 continue
-            if shortcut is not None and response.status_code == 200:
-                quick = shortcut(response.content)
-                if quick is not None:
-                    return quick
             body = self._decode(response, query)
             if body is None:
                 last_problem = f"HTTP 200 with a body that is not JSON ({len(response.content)} bytes: {response.text[:80]!r})"
@@ -197,22 +203,8 @@ class PrometheusClient:
     def fetch(self, queries: dict[str, str], grid: TimeGrid, progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Each named query's values on the grid (NaN where Prometheus has no finite sample; all NaN for no series)."""
         out = {name: np.full(grid.points, np.nan) for name in queries}
-        jobs = [(name, first) for name in queries for first in range(0, grid.points, MAX_POINTS_PER_REQUEST)]
-        with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
-            futures = {pool.submit(self._fetch_chunk, queries[name], grid, first): name for name, first in jobs}
-            for done, future in enumerate(as_completed(futures), start=1):
-                name = futures[future]
-                try:
-                    chunk = future.result()
-                except DataError:
-                    for other in futures:
-                        other.cancel()
-                    raise
-                out[name][chunk.positions] = chunk.values
-                self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + chunk.seconds
-                self.stats.non_finite_by_query[name] = self.stats.non_finite_by_query.get(name, 0) + chunk.non_finite
-                if progress:
-                    progress(done, len(jobs))
+        for name, chunk in self._chunks(queries, grid, lambda name, first: self._fetch_chunk(queries[name], grid, first), progress):
+            out[name][chunk.positions] = chunk.values
         return out
 
     def fetch_grouped(self, queries: dict[str, str], labels: dict[str, tuple[str, ...]], grid: TimeGrid,
@@ -220,9 +212,21 @@ class PrometheusClient:
         """Each named query's series by the values of its `labels` (NaN where a series has no finite
         sample); a query with labels () must return at most one series, keyed ()."""
         out: dict[str, dict[tuple[str, ...], np.ndarray]] = {name: {} for name in queries}
+        fetch = lambda name, first: self._fetch_grouped_chunk(name, queries[name], labels[name], grid, first)  # noqa: E731
+        for name, chunk in self._chunks(queries, grid, fetch, progress):
+            for key, points in chunk.series.items():
+                if len(points) == grid.points:  # the whole window in one chunk: kept as it is, no copy
+                    out[name][key] = points
+                else:
+                    out[name].setdefault(key, np.full(grid.points, np.nan))[chunk.first : chunk.first + len(points)] = points
+        return out
+
+    def _chunks(self, queries: dict[str, str], grid: TimeGrid, fetch: Callable, progress: Progress | None):
+        """(name, chunk) for every chunk of every query as it arrives, MAX_POINTS_PER_REQUEST points each,
+        at most max_in_flight at a time; the first DataError cancels the rest."""
         jobs = [(name, first) for name in queries for first in range(0, grid.points, MAX_POINTS_PER_REQUEST)]
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
-            futures = {pool.submit(self._fetch_grouped_chunk, name, queries[name], labels[name], grid, first): name for name, first in jobs}
+            futures = {pool.submit(fetch, name, first): name for name, first in jobs}
             for done, future in enumerate(as_completed(futures), start=1):
                 name = futures[future]
                 try:
@@ -231,15 +235,11 @@ class PrometheusClient:
                     for other in futures:
                         other.cancel()
                     raise
-                for key, (positions, values) in chunk.series.items():
-                    if key not in out[name]:
-                        out[name][key] = np.full(grid.points, np.nan)
-                    out[name][key][positions] = values
                 self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + chunk.seconds
                 self.stats.non_finite_by_query[name] = self.stats.non_finite_by_query.get(name, 0) + chunk.non_finite
+                yield name, chunk
                 if progress:
                     progress(done, len(jobs))
-        return out
 
     def _fetch_grouped_chunk(self, name: str, query: str, labels: tuple[str, ...], grid: TimeGrid, first: int) -> GroupedChunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
@@ -262,12 +262,13 @@ class PrometheusClient:
             key = tuple(metric[label] for label in labels)
             if key in series:
                 raise PrometheusQueryError(f"metric {name!r}: query {query!r} returned two series for {dict(zip(labels, key))}")
-            positions = _grid_positions(stamps, grid, first, last, query)
             bad = ~np.isfinite(values)
-            values[bad] = np.nan
             non_finite += int(bad.sum())
-            series[key] = (positions, values)
-        return GroupedChunk(series, non_finite, time.perf_counter() - began)
+            values[bad] = np.nan
+            points = np.full(last + 1 - first, np.nan)
+            points[_grid_positions(stamps, grid, first, last, query) - first] = values
+            series[key] = points
+        return GroupedChunk(first, series, non_finite, time.perf_counter() - began)
 
     def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> Chunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
@@ -308,24 +309,48 @@ _MATRIX_START = b'{"status":"success","data":{"resultType":"matrix","result":['
 _SERIES_START = re.compile(rb'\{"metric":(\{(?:"(?:[^"\\]|\\.)*":"(?:[^"\\]|\\.)*",?)*\}),"values":\[')
 
 
-def scan_matrix(content: bytes) -> Series | None:
-    """The series of a matrix answer in Prometheus' compact JSON layout, or None when the body is
-    laid out otherwise (the caller then decodes it as JSON and checks it there)."""
-    if not content.startswith(_MATRIX_START):
+def scan_matrix(chunks: Iterable[bytes]) -> Series | None:
+    """The series of a matrix answer in Prometheus' compact JSON layout, read from the body's chunks
+    as they arrive (a series at a time: the body is never held whole), or None when the body is laid
+    out otherwise (the caller then decodes it as JSON and checks it there)."""
+    stream = iter(chunks)
+    buffer, ended = bytearray(), False
+
+    def more() -> bool:
+        nonlocal ended
+        chunk = next(stream, None)
+        ended = chunk is None
+        if chunk:
+            buffer.extend(chunk)
+        return not ended
+
+    while len(buffer) < len(_MATRIX_START) and more():
+        pass
+    if not buffer.startswith(_MATRIX_START):
         return None
+    del buffer[: len(_MATRIX_START)]
     series: Series = []
-    position = len(_MATRIX_START)
-    if content[position : position + 1] == b"]":
-        return series
     while True:
-        opening = _SERIES_START.match(content, position)
+        while not buffer[:1] and more():
+            pass
+        if buffer[:1] == b"]":
+            return series
+        opening = _SERIES_START.match(buffer)
+        while opening is None and len(buffer) < MAX_LABELS_BYTES and more():
+            opening = _SERIES_START.match(buffer)
         if opening is None:
             return None
-        start = opening.end()
-        end = content.find(b"]]", start)
-        if end < 0 or content[end + 2 : end + 3] != b"}":  # no samples, or more than values (histograms): the JSON path says
+        end = buffer.find(b"]]", opening.end())
+        while end < 0:
+            searched = len(buffer)
+            if not more():
+                break
+            end = buffer.find(b"]]", max(opening.end(), searched - 1))  # only what arrived (and a "]]" split across chunks)
+        while len(buffer) < end + 4 and more():
+            pass
+        if end < 0 or buffer[end + 2 : end + 3] != b"}":  # no samples, or more than values (histograms): the JSON path says
             return None
-        parts = content[start + 1 : end].split(b'"')  # ts,"v"],[ts,"v" -> [b'ts,', b'v', b'],[ts,', b'v', b'']
+        parts = bytes(buffer[opening.end() + 1 : end]).split(b'"')  # ts,"v"],[ts,"v" -> [b'ts,', b'v', b'],[ts,', b'v', b'']
         try:
             values = np.array(parts[1::2]).astype(np.float64)
             stamps = np.array([float(part.strip(b"],[")) for part in parts[0:-1:2]])
@@ -333,13 +358,11 @@ def scan_matrix(content: bytes) -> Series | None:
             return None
         if len(stamps) != len(values) or parts[-1] != b"":
             return None
-        series.append((json.loads(opening.group(1)), stamps, values))
-        following = content[end + 3 : end + 4]
-        if following == b"]":
-            return series
-        if following != b",":
+        series.append((json.loads(bytes(opening.group(1))), stamps, values))
+        following = buffer[end + 3 : end + 4]
+        if following not in (b",", b"]"):
             return None
-        position = end + 4
+        del buffer[: end + 3 + (following == b",")]
 
 
 def _matrix_series(data: dict, query: str) -> Series:
