@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,7 @@ def entity_rows(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...]
     if missing:
         raise ConfigError(f"frame lacks entity column(s) {', '.join(missing)} (has {', '.join(map(str, frame.columns))})")
     groups = frame.groupby(list(entity_columns), sort=False).indices
+    # the key of modelkit.entities.entity_key (not imported: entities -> registry -> this module)
     return {"/".join(map(str, key if isinstance(key, tuple) else (key,))): rows for key, rows in groups.items()}
 
 
@@ -148,22 +150,43 @@ def _check_history(key: str, index: pd.DatetimeIndex, step_seconds: int) -> None
                         f"({index[at].isoformat()} is followed by {index[at + 1].isoformat()})")
 
 
+def per_entity(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...], step_seconds: int,
+               compute: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """`compute` applied to each entity's rows alone (their timestamps one step apart, checked),
+    the results in the frame's row order and index, after the entity columns."""
+    parts = []
+    for key, rows in entity_rows(frame, entity_columns).items():
+        part = frame.iloc[rows]
+        _check_history(key, part.index, step_seconds)
+        parts.append((rows, compute(part)))
+    names = list(parts[0][1].columns) if parts else []
+    values = np.full((len(frame), len(names)), np.nan)
+    for rows, result in parts:
+        values[rows] = result.to_numpy(dtype=float)
+    labels = frame[list(entity_columns)].reset_index(drop=True)
+    return pd.concat([labels, pd.DataFrame(values, columns=names)], axis=1).set_axis(frame.index)
+
+
+def row_entities(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...]) -> np.ndarray | None:
+    """The entity key of each row ('/'-joined label values), None for a cluster-wide frame."""
+    if not entity_columns:
+        return None
+    keys = frame[entity_columns[0]].astype(str)
+    for column in entity_columns[1:]:
+        keys = keys + "/" + frame[column].astype(str)
+    return keys.to_numpy(dtype=object)
+
+
 def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: int,
                    entity_columns: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """One column per feature, in contract order, from a frame of metric columns on a regular grid.
 
     With `entity_columns` (a panel frame) each entity's features come from its rows only, and
     the result keeps the entity columns first, on the frame's index and row order."""
-    if not entity_columns:
-        return pd.DataFrame(_feature_columns(frame, features, step_seconds), index=frame.index)
-    values = np.full((len(frame), len(features)), np.nan)
-    for key, rows in entity_rows(frame, entity_columns).items():
-        part = frame.iloc[rows]
-        _check_history(key, part.index, step_seconds)
-        values[rows] = np.column_stack(list(_feature_columns(part, features, step_seconds).values()))
-    labels = frame[list(entity_columns)].reset_index(drop=True)
-    result = pd.concat([labels, pd.DataFrame(values, columns=[f.name for f in features])], axis=1)
-    return result.set_axis(frame.index)
+    def compute(part: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(_feature_columns(part, features, step_seconds), index=part.index)
+
+    return per_entity(frame, entity_columns, step_seconds, compute) if entity_columns else compute(frame)
 
 
 def model_inputs(frame: pd.DataFrame, names: tuple[str, ...] | list[str], step_seconds: int,

@@ -13,7 +13,7 @@ entities, so a rate does not grow with the size of the fleet. `per_entity` and
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support
+from sklearn.metrics import average_precision_score
 
 from .events import count_touching, entity_starts, runs
 
@@ -30,6 +30,15 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
+def _point_scores(labels: np.ndarray, flags: np.ndarray) -> tuple[float, float, float]:
+    """Point precision, recall and F1 (0 where undefined; as scikit-learn's with zero_division=0, without
+    its input checks, which took most of a calibration's time on a fleet's rows)."""
+    hits = int(np.count_nonzero(labels & flags))
+    precision = hits / max(int(np.count_nonzero(flags)), 1)
+    recall = hits / max(int(np.count_nonzero(labels)), 1)
+    return precision, recall, (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+
+
 def evaluate_flags(labels: np.ndarray, flags: np.ndarray, step_seconds: float,
                    entities: np.ndarray | None = None) -> dict[str, float | int | None]:
     """Point, event and alarm metrics of `flags` (True = flagged) against `labels`.
@@ -41,7 +50,7 @@ def evaluate_flags(labels: np.ndarray, flags: np.ndarray, step_seconds: float,
     labels = np.asarray(labels, dtype=bool)
     flags = np.asarray(flags, dtype=bool)
     days = len(labels) * step_seconds / SECONDS_PER_DAY
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, flags, average="binary", zero_division=0)
+    precision, recall, f1 = _point_scores(labels, flags)
     events = runs(labels, entities)
     alarms = runs(flags, entities)
     detected = count_touching(events, flags)

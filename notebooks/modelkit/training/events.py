@@ -31,5 +31,8 @@ def runs(flags: np.ndarray, entities: np.ndarray | None = None) -> list[tuple[in
 
 def count_touching(spans: list[tuple[int, int]], flags: np.ndarray) -> int:
     """How many spans contain at least one True value of `flags`."""
-    flags = np.asarray(flags, dtype=bool)
-    return sum(1 for start, end in spans if flags[start:end].any())
+    if not spans:
+        return 0
+    flagged_before = np.concatenate(([0], np.cumsum(np.asarray(flags, dtype=bool))))
+    starts, ends = np.asarray(spans).T
+    return int(np.count_nonzero(flagged_before[ends] > flagged_before[starts]))

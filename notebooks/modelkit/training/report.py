@@ -31,13 +31,14 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
 def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
+    day = "entity-day" if "entities" in m else "day"  # an entity model's rates are per entity-day
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
-        f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
+        f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} {day}s, "
         "never used for training or threshold calibration",
         f"On the untouched values of the slice (no injected event; every alarm there is false):",
-        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
-        f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}",
+        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/{day} over {m['false_alarm_days']:.2f} {day}s "
+        f"(limit {m['false_alarm_limit_per_day']:g}/{day}){limit_note}",
         "On the same slice with the injected, labelled anomaly events:",
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
@@ -58,7 +59,7 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     lines = [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Forecast: change of each metric over the next {result.horizon_minutes} min. Held-out test slice "
-        f"{test.index[0]} .. {test.index[-1]}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
+        f"{test.index.min()} .. {test.index.max()}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
         f"trained and judged on {m['judged_on']}",
         f"  {'metric':<28}" + "".join(f"{method + ' MAE':>20}" for method in methods)
         + "".join(f"{'MAE / ' + method:>22}" for method in baselines) + f"{'model MAPE':>12}",
@@ -81,6 +82,22 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     return lines
 
 
+def entity_lines(metrics: dict[str, Any]) -> list[str]:
+    """An entity model's worst entities (none for a cluster-wide model)."""
+    worst = metrics.get("worst_entities")
+    if not worst:
+        return []
+    lines = [f"Per entity ({metrics['entities']} entities, each judged on its own held-out rows); the worst:"]
+    for entry in worst:
+        figures = ", ".join(f"{key.replace('_', ' ')} {_number(value)}" for key, value in entry.items() if key != "entity")
+        lines.append(f"  {entry['entity']}: {figures}")
+    if "fleet_false_alarms_per_day" in metrics:
+        lines.append(f"Rates above are per entity-day; the whole fleet raises {_number(metrics['fleet_false_alarms_per_day'])} "
+                     "false alarms/day, lowest event recall of an entity " + _number(metrics.get("min_entity_event_recall")))
+    return lines
+
+
 def print_evaluation(result: AnomalyResult | ForecastResult) -> None:
     lines = anomaly_lines(result) if isinstance(result, AnomalyResult) else forecast_lines(result)
+    lines += entity_lines(result.metrics)
     print("\n".join(["=" * 72, *lines, *threshold_lines(result.metrics, result.run.spec.thresholds), "=" * 72]))
