@@ -1,6 +1,6 @@
 """Per-entity scoring against the real Prometheus (tests/fixtures/prometheus.py, per-node history of
-tests/fixtures/entity_history.py) with a per-node detector trained on that history
-(entity_models.py): one row per node per cycle, series labelled with the node, the sick node flagged
+tests/fixtures/entity_history.py) with a per-node detector and forecaster trained on that history
+by the project's workflows (entity_models.py): one row per node per cycle, series labelled with the node, the sick node flagged
 and the others silent, a node that left the window not exported (stale, never 0), and the chart's
 incident alert, evaluated by promtool on the series the scorer exported, firing with the node's
 `instance` (issue 13, items 4 and 6)."""
@@ -21,7 +21,7 @@ from modelkit.scoring.cli import prometheus_source
 from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.settings import Settings
 
-from .entity_models import HORIZON_MINUTES, NODE_DETECTOR, NODE_FORECASTER, train_node_detector, train_node_forecaster, write_entity_registry
+from .entity_models import HORIZON_MINUTES, NODE_DETECTOR, NODE_FORECASTER, train_with_workflow, write_entity_registry
 from .helpers import samples, value
 
 HOUR, MINUTE = 3600, 60
@@ -34,8 +34,8 @@ def node_models(prometheus_server, tmp_path_factory):
     registry = write_entity_registry(base / "registry.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELKIT_REGISTRY", str(registry))
-        train_node_detector(base / "models", registry, prometheus_server)
-        train_node_forecaster(base / "models", registry, prometheus_server)
+        for model in (NODE_DETECTOR, NODE_FORECASTER):
+            train_with_workflow(base / "models", registry, prometheus_server, model)
     return base / "models", registry
 
 
