@@ -121,7 +121,8 @@ def child(approach: str, url: str, registry_path: str, end: int, hours: int) -> 
     from modelkit.settings import Settings
 
     spec = load_registry(Path(registry_path))[MODEL]
-    settings = Settings.from_env({"MODEL_NAME": MODEL, "DATA_SOURCE": "prometheus", "TRAINING_HOURS": str(hours), "PROMETHEUS_URL": url})
+    settings = Settings.from_env({"MODEL_NAME": MODEL, "DATA_SOURCE": "prometheus", "TRAINING_HOURS": str(hours), "PROMETHEUS_URL": url,
+                                 "PROMETHEUS_TIMEOUT_SECONDS": "300"})  # a week of 300 series: Prometheus computes it whole first
     grid = make_grid(hours, STEP, end)
     before = rss_mb()
     began = time.perf_counter()

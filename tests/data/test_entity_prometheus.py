@@ -113,3 +113,19 @@ def test_no_node_with_all_metrics_is_a_data_error_naming_the_dropped_nodes(prome
     spec = entity_spec(tmp_path, metrics=metrics, features=["node_cpu_utilisation", "other_cpu"])
     with pytest.raises(DataError, match=r"no entity \(instance\) has all its metrics.*left out: node-a, node-b, node-c, worker-1"):
         load(prometheus_server, spec, TRAINING_HOURS="24")
+
+
+def test_grouped_chunks_meet_exactly_at_their_seams(prometheus_server, monkeypatch):
+    from modelkit.data import prometheus as prom
+    from modelkit.data.grid import make_grid
+
+    grid = make_grid(72, 60, end=prometheus_server.history_end)
+    client = lambda: prom.PrometheusClient(prometheus_server.url, token=prometheus_server.token, ca_bundle=prometheus_server.ca_bundle)  # noqa: E731
+    query = {"cpu": f"avg by (instance) ({CPU})"}
+    whole = client().fetch_grouped(query, {"cpu": ("instance",)}, grid)["cpu"]
+    monkeypatch.setattr(prom, "MAX_POINTS_PER_REQUEST", 1000)  # 4320 points -> 5 chunks; worker-4 is in some only
+    chunked_client = client()
+    chunked = chunked_client.fetch_grouped(query, {"cpu": ("instance",)}, grid)["cpu"]
+    assert chunked_client.stats.requests == 5 and sorted(chunked) == sorted(whole) == [(n,) for n in entity_history.NODES]
+    for key in whole:
+        np.testing.assert_array_equal(chunked[key], whole[key])

@@ -72,7 +72,8 @@ class Chunk:
 
 @dataclass
 class GroupedChunk:
-    series: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]]  # label values -> (grid positions, values)
+    first: int  # grid position of the chunk's first point
+    series: dict[tuple[str, ...], np.ndarray]  # label values -> the chunk's points (NaN: no finite sample)
     non_finite: int
     seconds: float
 
@@ -213,10 +214,11 @@ class PrometheusClient:
         out: dict[str, dict[tuple[str, ...], np.ndarray]] = {name: {} for name in queries}
         fetch = lambda name, first: self._fetch_grouped_chunk(name, queries[name], labels[name], grid, first)  # noqa: E731
         for name, chunk in self._chunks(queries, grid, fetch, progress):
-            for key, (positions, values) in chunk.series.items():
-                if key not in out[name]:
-                    out[name][key] = np.full(grid.points, np.nan)
-                out[name][key][positions] = values
+            for key, points in chunk.series.items():
+                if len(points) == grid.points:  # the whole window in one chunk: kept as it is, no copy
+                    out[name][key] = points
+                else:
+                    out[name].setdefault(key, np.full(grid.points, np.nan))[chunk.first : chunk.first + len(points)] = points
         return out
 
     def _chunks(self, queries: dict[str, str], grid: TimeGrid, fetch: Callable, progress: Progress | None):
@@ -260,12 +262,13 @@ class PrometheusClient:
             key = tuple(metric[label] for label in labels)
             if key in series:
                 raise PrometheusQueryError(f"metric {name!r}: query {query!r} returned two series for {dict(zip(labels, key))}")
-            positions = _grid_positions(stamps, grid, first, last, query)
             bad = ~np.isfinite(values)
-            values[bad] = np.nan
             non_finite += int(bad.sum())
-            series[key] = (positions, values)
-        return GroupedChunk(series, non_finite, time.perf_counter() - began)
+            values[bad] = np.nan
+            points = np.full(last + 1 - first, np.nan)
+            points[_grid_positions(stamps, grid, first, last, query) - first] = values
+            series[key] = points
+        return GroupedChunk(first, series, non_finite, time.perf_counter() - began)
 
     def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> Chunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
