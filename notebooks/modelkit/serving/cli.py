@@ -32,7 +32,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         root = models_root_from_env(options=options_from(args, models_root="MODELS_ROOT"))
         models = promoted_models(root, args.model, args.max_rows)
-    run(models, args.host, args.port, args.max_body_bytes, announce_in=root, repository_api=args.repository_api)
+    run(models, args.host, args.port, args.max_body_bytes, announce_in=root, repository_api=args.repository_api,
+        access_log=args.access_log)
     return 0
 
 
@@ -50,4 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--repository-api", choices=("auto", "on", "off"), default="auto",
                    help="POST /v2/repository/models/<name>/load (local promote/rollback reload); "
                         "auto = on only when bound to a loopback address")
+    p.add_argument("--access-log", action="store_true",
+                   help="log one line per request (uvicorn's access log; off by default, it costs CPU per request)")
     p.set_defaults(handler=cmd_serve)
