@@ -164,9 +164,11 @@ def entity_summary(by_entity: dict[str, dict], metrics: dict[str, Any], span_day
 def untouched_false_alarms(flags: np.ndarray, step_seconds: int, limit_per_day: float,
                            entities: np.ndarray | None = None) -> dict[str, Any]:
     """false_alarms(_per_day) on untouched rows (every alarm there is false), over false_alarm_days
-    (entity-days for an entity model), and whether the limit allows at least one false alarm on
-    them (else it cannot be checked there)."""
+    (entity-days for an entity model); false_alarm_time_share, the share of those rows in alarm (a
+    detector always in alarm raises few alarm runs, but is in false alarm all the time); and whether
+    the limit allows at least one false alarm on them (else it cannot be checked there)."""
     days = len(flags) * step_seconds / SECONDS_PER_DAY
     count = len(runs(flags, entities))
     return {"false_alarms": count, "false_alarms_per_day": count / days, "false_alarm_days": days,
+            "false_alarm_time_share": float(np.mean(flags)) if len(flags) else None,
             "false_alarm_limit_per_day": limit_per_day, "false_alarm_limit_checkable": limit_per_day * days >= 1}
