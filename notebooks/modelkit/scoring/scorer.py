@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ModelkitError
 from ..registry import ModelSpec
-from . import drift
+from ..evaluation import drift
 from .exporter import ScorerMetrics, Values
 from .model_inputs import build_inputs, drift_features, history_seconds, longest_lag_minutes
 from .online_quality import WINDOWS, AlarmCounter, ForecastLedger

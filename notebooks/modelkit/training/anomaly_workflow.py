@@ -13,12 +13,12 @@ from sklearn.pipeline import Pipeline
 from .. import features as feature_module
 from ..data import load_training_frame
 from ..data.prometheus import PrometheusClient
-from ..lifecycle.replay import record_window
+from ..evaluation.anomaly import SECONDS_PER_DAY, evaluate_flags, false_alarm_limit, pr_auc, recall_by_kind
+from ..evaluation.events import runs
+from ..evaluation.replay import record_window
 from ..recorded_source import RecordedSeries
 from . import anomaly_detector
 from . import warmup
-from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags, pr_auc, recall_by_kind
-from .events import runs
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun
@@ -127,7 +127,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     metrics.update(recall_by_kind(split.test["anomaly_kind"].to_numpy(), test_flags))
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(clean(split.test)) == -1
-    metrics.update(untouched_false_alarms(untouched_flags, step, anomaly_detector.false_alarm_limit(run.spec.thresholds)))
+    metrics.update(untouched_false_alarms(untouched_flags, step, false_alarm_limit(run.spec.thresholds)))
     replay = record_window(loaded.untouched, split.test.index[0], step, feature_module.lookback_minutes(features),
                            injected=loaded.frame, labels=loaded.frame["is_anomaly"])
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,

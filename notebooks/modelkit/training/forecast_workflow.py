@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 from sklearn.multioutput import MultiOutputRegressor
 
+from .. import features as feature_module
 from ..data import load_training_frame
 from ..data.prometheus import PrometheusClient
-from ..lifecycle.replay import record_window
-from ..recorded_source import RecordedSeries
-from .. import features as feature_module
 from ..errors import ConfigError
-from . import forecast_features as ff
+from ..evaluation import forecast_targets as ff
+from ..evaluation.forecast import evaluate
+from ..evaluation.replay import record_window
+from ..recorded_source import RecordedSeries
 from . import forecaster
 from . import warmup
-from .forecast_evaluation import evaluate
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from .anomaly_workflow import AnomalyResult
-from .events import runs
+from ..evaluation.events import runs
 from .forecast_workflow import ForecastResult
 
 

@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 from .events import count_touching, runs
 
 SECONDS_PER_DAY = 86400
+DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -66,7 +67,6 @@ def pr_auc(labels: np.ndarray, anomaly_scores: np.ndarray) -> float | None:
     return float(average_precision_score(labels, anomaly_scores))
 
 
-
 def recall_by_kind(kinds: np.ndarray, flags: np.ndarray) -> dict[str, float]:
     """event_recall_<kind>: the share of events of each anomaly kind ("" = normal row) with a flagged point."""
     kinds = np.asarray(kinds, dtype=object)
@@ -79,3 +79,11 @@ def recall_by_kind(kinds: np.ndarray, flags: np.ndarray) -> dict[str, float]:
             counts[0] += int(flags[start:end].any())
             counts[1] += 1
     return {f"event_recall_{kind}": detected / total for kind, (detected, total) in sorted(totals.items())}
+
+
+def false_alarm_limit(thresholds: dict) -> float:
+    """False alarms per day a version may raise on untouched held-out rows: the registry's, else the default."""
+    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
+        if key in thresholds:
+            return float(thresholds[key])
+    return DEFAULT_FALSE_ALARMS_PER_DAY
