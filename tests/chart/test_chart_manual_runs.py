@@ -21,7 +21,8 @@ import yaml
 
 from chart_helpers import OVERLAYS, PROJECT_ROOT, find, render
 from modelkit.errors import ConfigError
-from modelkit.lifecycle.pipelinerun import chart_task_run_template, pipelinerun_manifest
+from modelkit.lifecycle.pipelinerun import build_pipelinerun, chart_task_run_template, pipelinerun_manifest, run_params
+from modelkit.pipeline_steps import run_timeouts
 
 MODEL = "anomaly-detector"
 
@@ -39,16 +40,17 @@ INPUTS = [([], GIT), *[([overlay], GIT) for overlay in OVERLAYS],
 @pytest.mark.parametrize("values, sets", INPUTS, ids=["defaults", *[p.stem for p in OVERLAYS], "overrides"])
 def test_the_charts_run_spec_is_the_run_the_builder_makes_from_the_same_inputs(values, sets):
     """Every field of the rendered ConfigMap run spec (params, the timeout split, labels) is what
-    `pipelinerun_manifest` builds for a run by hand with the effective registry entry, the chart's
-    git settings and its taskRunTemplate; only the chart adds its managed-by label."""
+    the builder makes for a run by hand (`run_params`, `run_timeouts`) from the effective registry
+    entry, the chart's git settings and its taskRunTemplate; only the chart adds its managed-by label."""
     docs = render(values=values, sets=sets)
     registry = json.loads(find(docs, "ConfigMap", "model-registry")["data"]["registry.json"])
     for entry in registry["models"]:
         chart = yaml.safe_load(find(docs, "ConfigMap", f"{entry['name']}-training-run")["data"]["pipelinerun.yaml"])
         assert chart["metadata"]["labels"].pop("app.kubernetes.io/managed-by") == "Helm"
-        made = pipelinerun_manifest(entry["name"], chart["metadata"]["namespace"], training_hours=entry["trainingHours"],
-                                    data_source=entry["dataSource"], git_url="https://git.example.com/models.git",
-                                    git_ref="v2", task_run_template=chart["spec"]["taskRunTemplate"], timeout=entry.get("timeout"))
+        params = run_params(entry["name"], training_hours=entry["trainingHours"], data_source=entry["dataSource"],
+                            git_url="https://git.example.com/models.git", git_ref="v2")
+        made = build_pipelinerun(entry["name"], chart["metadata"]["namespace"], params, run_timeouts(entry.get("timeout")),
+                                 chart["spec"]["taskRunTemplate"])
         assert chart == made, entry["name"]
 
 

@@ -84,15 +84,14 @@ def build_pipelinerun(model: str, namespace: Any, params: Mapping[str, Any], tim
 
 def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
                          data_source: str | None = None, git_url: str | None = None,
-                         git_ref: str | None = None, task_run_template: dict[str, Any] | None = None,
-                         timeout: str | None = None) -> dict[str, Any]:
-    """The run a person creates: params checked against the registry, its timeout (default: the registry's) split here."""
+                         git_ref: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run a person creates: params checked against the registry, the registry's timeout split here."""
     params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref)
-    return build_pipelinerun(model, namespace, params, run_timeouts(timeout or get_model(model).timeout), task_run_template)
+    return build_pipelinerun(model, namespace, params, run_timeouts(get_model(model).timeout), task_run_template)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Print the PipelineRun that trains a model, as JSON for `kubectl create -f -`.")
     parser.add_argument("--model", required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--training-hours", type=int)
