@@ -57,8 +57,8 @@ from modelkit.features import build_features, model_inputs, parse_features  # no
 from modelkit.lifecycle.gate import run_gate  # noqa: E402
 from modelkit.registry import _spec, find_registry_file, load_entries, validate_entries  # noqa: E402
 from modelkit.scoring import train_on_values  # noqa: E402
-from modelkit.training import forecast_features as ff  # noqa: E402
-from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc  # noqa: E402
+from modelkit.evaluation import forecast_targets as ff  # noqa: E402
+from modelkit.evaluation.anomaly import evaluate_flags, pr_auc  # noqa: E402
 from modelkit.training.publish import publish_version  # noqa: E402
 
 NAB_DIR = PROJECT.parent / "shared" / "datasets" / "nab-dev"

@@ -14,7 +14,7 @@ Every variable is listed in VARIABLES with its meaning; a bad value raises Confi
 the platform's, is passed on whole, or is found before any settings exist:
 - registry.py: MODELKIT_REGISTRY (find_registry_file: which registry to validate settings against);
 - lifecycle/cluster.py: KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT (set by Kubernetes
-  in every pod; they only say whether and where the API server is);
+  in every pod; they only say where the API server is, and `in_cluster` here whether there is one);
 - lifecycle/local_pipeline.py and training/notebook_runner.py pass the whole environment on to
   the step commands and the notebook kernel (which read it here again);
 - training/cli.py hands os.environ to check-params (`training/params.py` checks it through here).
@@ -206,6 +206,11 @@ def _data_end(env: _Layers, now: datetime | None = None) -> datetime | None:
     if end < DATA_END_FLOOR:
         raise env.fail(name, text, f"is before {DATA_END_FLOOR:%Y-%m-%d}; {VARIABLES[name]}")
     return end
+
+
+def in_cluster() -> bool:
+    """True inside a pod that can talk to the API server (Kubernetes sets these)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
 
 
 def default_models_root(start: Path | None = None) -> Path:

@@ -14,7 +14,7 @@ from modelkit import artifacts
 from modelkit.lifecycle.gate import Verdict, check_held_out_quality, compare_with_served
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
-from modelkit.lifecycle.replay import replay_metrics
+from modelkit.evaluation.replay import replay_metrics
 from modelkit.training import anomaly_workflow, forecast_workflow, report
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run

@@ -14,7 +14,7 @@ import numpy as np
 
 from modelkit.lifecycle.gate import check_held_out_quality, check_thresholds_from_registry
 from modelkit.registry import get_model
-from modelkit.training.anomaly_evaluation import evaluate_flags
+from modelkit.evaluation.anomaly import evaluate_flags
 from modelkit.training.anomaly_workflow import untouched_false_alarms
 
 MINUTE = 60

@@ -10,9 +10,9 @@ import pytest
 
 from modelkit import features
 from modelkit.errors import DataError
-from modelkit.training.anomaly_evaluation import evaluate_flags, per_entity, worst_entities
+from modelkit.evaluation.anomaly import evaluate_flags, per_entity, worst_entities
 from modelkit.training import forecast_features as ff
-from modelkit.training.events import runs
+from modelkit.evaluation.events import runs
 from modelkit.training.splits import split_by_time
 
 MINUTE = 60

@@ -63,7 +63,8 @@ def serve_switched_version(settings: Settings, run_id: str, args: argparse.Names
 
     ConfigError (exit 2) when the serving side did not follow, naming it: the file on disk
     has switched, but what answers requests has not."""
-    from .cluster import in_cluster, roll_inference_service
+    from ..settings import in_cluster
+    from .cluster import roll_inference_service
     from ..serving.local_server import reload_local_server
 
     try:
@@ -154,7 +155,7 @@ def cmd_report_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.publish import claimed_run_id
+    from ..staging import claimed_run_id
     from .local_pipeline import run_local_pipeline
 
     get_model(args.model)

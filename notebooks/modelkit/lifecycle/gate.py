@@ -11,7 +11,7 @@ per-entity model, whose days are entity-days); the registry's
 thresholds hold; real data was used when the registry requires it; and the primary
 metric is not worse than the served version's by more than the tolerance (skipped with
 --force, which is recorded). For that comparison the candidate's recorded held-out window
-(replay.py) is replayed through both versions, so they are judged on the same rows even
+(evaluation/replay.py) is replayed through both versions, so they are judged on the same rows even
 when they were trained on other data or hours; a version without a window (older modelkit)
 is compared by its recorded metrics, only when both were evaluated on the same data source
 and hours. The verdict goes into metadata.json under `gate`.
@@ -26,14 +26,14 @@ from typing import Any
 
 from .. import artifacts
 from ..errors import ConfigError, GateRejected
+from ..evaluation.anomaly import false_alarm_limit
+from ..evaluation.probe import probe_in_fresh_process
+from ..evaluation.replay import KEY as REPLAY_KEY
+from ..evaluation.replay import replay_metrics
 from ..registry import ModelSpec
-from ..thresholds import check_thresholds
-from ..training.anomaly_detector import false_alarm_limit
-from .policy import PromotionPolicy, policy_for
-from .probe import probe_in_fresh_process
-from .replay import KEY as REPLAY_KEY
-from .replay import replay_metrics
 from ..served_state import file_sha256, served_version
+from ..thresholds import check_thresholds
+from .policy import PromotionPolicy, policy_for
 
 ANOMALY_LABELS = {-1, 1}
 # Versions are compared only when their held-out metrics come from the same kind of data.

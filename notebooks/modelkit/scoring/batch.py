@@ -27,8 +27,8 @@ from ..features import model_inputs
 from ..model_loading import load_model
 from ..registry import ModelSpec, get_model
 from ..settings import Settings, source_and_hours
-from ..training.anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
-from ..training.events import runs
+from ..evaluation.anomaly import SECONDS_PER_DAY, evaluate_flags
+from ..evaluation.events import runs
 
 LABEL_COLUMN = "is_anomaly"
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}

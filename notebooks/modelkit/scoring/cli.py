@@ -55,7 +55,7 @@ def synthetic_cycle_text(root: Path) -> str:
 
 def default_host() -> str:
     """In a pod Prometheus scrapes the pod IP; on a laptop stay on loopback."""
-    from ..lifecycle.cluster import in_cluster
+    from ..settings import in_cluster
 
     return "0.0.0.0" if in_cluster() else "127.0.0.1"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..entities import entity_key
-from ..training.anomaly_evaluation import SECONDS_PER_DAY
-from ..training.events import runs
+from ..evaluation.anomaly import SECONDS_PER_DAY
+from ..evaluation.events import runs
 
 WORST_SHOWN = 5
 

@@ -28,7 +28,7 @@ import pandas as pd
 from ..entities import entity_columns, is_entity_model
 from ..errors import ModelkitError
 from ..registry import ModelSpec
-from . import drift
+from ..evaluation import drift
 from .exporter import ENTITY_STATUSES, ScorerMetrics, Values
 from .model_inputs import build_inputs, drift_features, history_seconds, longest_lag_minutes
 from .online_quality import KEEP_SECONDS, WINDOWS, AlarmCounter, ForecastLedger, pooled_mean_errors

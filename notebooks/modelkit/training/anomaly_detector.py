@@ -27,10 +27,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import ConfigError
-from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
-from .events import runs
+from ..evaluation.anomaly import SECONDS_PER_DAY, evaluate_flags, false_alarm_limit
+from ..evaluation.events import runs
 
-DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
 CALIBRATION_SHARE = 0.3
 MAX_SAMPLES = 2048
 MARGIN = 2.0  # standard deviation of the jitter around training rows, in whitened units
@@ -121,14 +120,6 @@ def set_threshold(model: Pipeline, threshold: float) -> Pipeline:
     """Make `predict` flag exactly the points with score_samples < threshold."""
     model[-1].offset_ = float(threshold)
     return model
-
-
-def false_alarm_limit(thresholds: dict) -> float:
-    """False alarms per day a version may raise on untouched held-out rows: the registry's, else the default."""
-    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
-        if key in thresholds:
-            return float(thresholds[key])
-    return DEFAULT_FALSE_ALARMS_PER_DAY
 
 
 def false_alarm_budget(thresholds: dict) -> float:

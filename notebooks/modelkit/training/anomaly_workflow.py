@@ -18,13 +18,14 @@ from sklearn.pipeline import Pipeline
 from .. import features as feature_module
 from ..data import load_training_frame
 from ..data.prometheus import PrometheusClient
-from ..lifecycle.replay import record_window
+from ..entities import entity_columns
+from ..evaluation.anomaly import (SECONDS_PER_DAY, evaluate_flags, false_alarm_limit, per_entity, pr_auc, recall_by_kind,
+                                  worst_entities)
+from ..evaluation.events import runs
+from ..evaluation.replay import record_window
 from ..recorded_source import RecordedSeries
 from . import anomaly_detector
 from . import warmup
-from ..entities import entity_columns
-from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags, per_entity, pr_auc, recall_by_kind, worst_entities
-from .events import runs
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun
@@ -140,7 +141,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     metrics.update(recall_by_kind(test["anomaly_kind"].to_numpy(), test_flags, test_entities))
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(test[untouched_names].to_numpy(dtype=float)) == -1
-    limit = anomaly_detector.false_alarm_limit(run.spec.thresholds)
+    limit = false_alarm_limit(run.spec.thresholds)
     metrics.update(untouched_false_alarms(untouched_flags, step, limit, test_entities))
     by_entity = None
     if labels_in:

@@ -14,18 +14,18 @@ import numpy as np
 import pandas as pd
 from sklearn.multioutput import MultiOutputRegressor
 
+from .. import features as feature_module
 from ..data import load_training_frame
 from ..data.prometheus import PrometheusClient
-from ..lifecycle.replay import record_window
-from ..recorded_source import RecordedSeries
-from .. import features as feature_module
 from ..entities import entity_columns
 from ..errors import ConfigError
-from . import forecast_features as ff
+from ..evaluation import forecast_targets as ff
+from ..evaluation.anomaly import WORST_ENTITIES
+from ..evaluation.forecast import evaluate
+from ..evaluation.replay import record_window
+from ..recorded_source import RecordedSeries
 from . import forecaster
 from . import warmup
-from .anomaly_evaluation import WORST_ENTITIES
-from .forecast_evaluation import evaluate
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun

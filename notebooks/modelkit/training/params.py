@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DNS_1123_LABEL_MAX, DNS_1123_LABEL_RULE, ModelSpec, find_project_root, get_model, is_dns_label
 from ..settings import Settings, source_and_hours
-from .publish import refuse_duplicate_run
+from ..staging import refuse_duplicate_run
 from .warmup import warmup_hours
 
 log = logging.getLogger("modelkit.training")

@@ -9,7 +9,7 @@ from sklearn.metrics import precision_recall_curve
 from ..entities import entity_columns
 from ..features import row_entities
 from .anomaly_workflow import AnomalyResult
-from .events import runs
+from ..evaluation.events import runs
 from .forecast_workflow import ForecastResult
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .events import runs
+from ..evaluation.events import runs
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
 MIN_ROWS_PER_SLICE = 30

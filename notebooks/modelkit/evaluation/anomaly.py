@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score
 from .events import count_touching, entity_starts, runs
 
 SECONDS_PER_DAY = 86400
+DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -126,3 +127,11 @@ def worst_entities(report: dict[str, dict], count: int = WORST_ENTITIES) -> list
 
     return [{"entity": key, "false_alarms_per_day": figures["false_alarms_per_day"], "event_recall": figures["event_recall"]}
             for key, figures in sorted(report.items(), key=badness)[:count]]
+
+
+def false_alarm_limit(thresholds: dict) -> float:
+    """False alarms per day a version may raise on untouched held-out rows: the registry's, else the default."""
+    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
+        if key in thresholds:
+            return float(thresholds[key])
+    return DEFAULT_FALSE_ALARMS_PER_DAY

@@ -23,9 +23,9 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..features import entity_rows, model_inputs, row_entities
-from ..training.anomaly_evaluation import evaluate_flags
-from ..training.forecast_evaluation import evaluate
-from ..training.forecast_features import build_targets, seasonal_naive_change
+from .anomaly import evaluate_flags
+from .forecast import evaluate
+from .forecast_targets import build_targets, seasonal_naive_change
 from .probe import probe_in_fresh_process
 
 KEY = "replay"
