@@ -11,7 +11,7 @@ import pytest
 from modelkit import features
 from modelkit.errors import DataError
 from modelkit.evaluation.anomaly import evaluate_flags, per_entity, worst_entities
-from modelkit.training import forecast_features as ff
+from modelkit.evaluation import forecast_targets as ff
 from modelkit.evaluation.events import runs
 from modelkit.training.splits import split_by_time
 
