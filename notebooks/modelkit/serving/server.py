@@ -30,6 +30,7 @@ from .request_guard import install as install_guard
 from .served_model import BadRequest, ServedModel
 
 REPOSITORY_API_SETTINGS = ("auto", "on", "off")
+RELOAD_SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def repository_api_enabled(setting: str, host: str) -> bool:
@@ -145,6 +146,9 @@ def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, an
     import uvicorn
 
     models = loaded(models)
+    # A reload unpickles in a worker thread (pure Python, ~40 ms of CPU): hand the GIL back to the
+    # event loop every 1 ms instead of every 5 ms, so requests answered meanwhile wait less.
+    sys.setswitchinterval(RELOAD_SWITCH_INTERVAL_SECONDS)
     app = build_app(models, max_body_bytes, repository_api_enabled(repository_api, host), announce_in)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=65,
                             access_log=access_log)
