@@ -26,7 +26,7 @@ from .synthetic import synthetic_values
 
 log = logging.getLogger("modelkit.data")
 
-SYNTHETIC, PROMETHEUS = "synthetic", "prometheus"
+SYNTHETIC, PROMETHEUS, FILE = "synthetic", "prometheus", "file"
 MIN_COVERAGE = 0.5
 
 
@@ -68,9 +68,7 @@ def fetch_real_values(
                 "requests": client.stats.requests,
                 "retries": client.stats.retries,
             }
-    present = [name for name in frame.columns if name not in missing]
-    provenance["gaps_filled"] = {name: int(frame[name].isna().sum()) for name in present}
-    frame = frame.interpolate(method="linear", limit_area="inside").ffill().bfill()
+    frame, provenance["gaps_filled"] = fill_gaps(frame, [name for name in frame.columns if name not in missing])
     if missing:  # hybrid only: stand-ins for the metrics Prometheus lacks
         log.warning("!!! hybrid: synthetic stand-ins for %s: %s", ", ".join(missing), "; ".join(missing.values()))
         provenance["fallbacks"].append({"from": PROMETHEUS, "to": SYNTHETIC, "metrics": list(missing), "reason": "; ".join(missing.values())})
@@ -78,6 +76,13 @@ def fetch_real_values(
         for name in missing:
             frame[name] = stand_ins[name]
     return frame
+
+
+def fill_gaps(frame: pd.DataFrame, counted: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The frame with gaps filled (linearly in time, at the edges with the nearest value), and the
+    gaps of the `counted` columns."""
+    gaps = {name: int(frame[name].isna().sum()) for name in counted}
+    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill(), gaps
 
 
 def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str, non_finite: dict[str, int]) -> dict[str, str]:

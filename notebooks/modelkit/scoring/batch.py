@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import artifacts
+from ..data.file_source import read_metrics_file
 from ..errors import ConfigError, DataError
 from ..features import model_inputs
 from ..model_loading import load_model
@@ -30,45 +31,7 @@ from ..settings import Settings, source_and_hours
 from ..training.anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
 from ..training.events import runs
 
-LABEL_COLUMN = "is_anomaly"
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda frame, path: frame.to_parquet(path)}
-
-
-def read_metrics_file(path: Path | str, metric_names: tuple[str, ...], step_seconds: int,
-                      timestamp_column: str = "timestamp") -> tuple[pd.DataFrame, pd.Series | None]:
-    """(values on a regular UTC grid of `step_seconds`, labels or None) from a CSV or Parquet file.
-
-    One column per metric; irregular timestamps are put on the grid (mean per step, gaps inside
-    the series filled linearly). Errors name the file, column and row."""
-    path = Path(path)
-    if path.suffix not in READERS:
-        raise ConfigError(f"{path}: unknown file type {path.suffix!r}; use .csv or .parquet")
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    raw = READERS[path.suffix](path)
-    missing = [c for c in (timestamp_column, *metric_names) if c not in raw.columns]
-    if missing:
-        raise DataError(f"{path}: no column {', '.join(map(repr, missing))} (has {', '.join(map(str, raw.columns))})")
-    stamps = pd.to_datetime(raw[timestamp_column], errors="coerce", utc=True)
-    if stamps.isna().any():
-        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise DataError(f"{path}: row {row + 1}, column {timestamp_column!r}: {raw[timestamp_column].iloc[row]!r} is not a time")
-    columns = {}
-    for name in metric_names:
-        numbers = pd.to_numeric(raw[name], errors="coerce")
-        bad = numbers.isna() & raw[name].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: row {row + 1}, column {name!r}: {raw[name].iloc[row]!r} is not a number")
-        columns[name] = numbers.to_numpy(dtype=float)
-    values = pd.DataFrame(columns, index=pd.DatetimeIndex(stamps, name="timestamp")).sort_index()
-    grid = values.resample(f"{step_seconds}s", origin="epoch").mean().interpolate(limit_area="inside")
-    labels = None
-    if LABEL_COLUMN in raw.columns:
-        flags = pd.Series(raw[LABEL_COLUMN].astype(bool).to_numpy(), index=values.index)
-        labels = flags.resample(f"{step_seconds}s", origin="epoch").max().reindex(grid.index).fillna(False).astype(bool)
-    return grid, labels
 
 
 def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: int, *, models_root: Path | str,
@@ -144,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
     if args.data_file:
-        values, labels = read_metrics_file(args.data_file, spec.metric_names, step)
+        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=tuple(getattr(spec, "entity", ())))
     else:
         from .data import load_training_frame
 

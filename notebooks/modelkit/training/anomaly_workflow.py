@@ -92,7 +92,9 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     The forest is fitted on the untouched values of the training slice (no injected event in
     a row or in the history its features read). Injected events on the validation and test
     slices measure what it detects; false alarms are counted on the untouched values of the
-    same slices, where every alarm is false."""
+    same slices, where every alarm is false. On data with its own labels (a labelled file) nothing
+    is injected: the forest is fitted on the training rows not labelled, and an alarm is false
+    when it touches no labelled point."""
     names = list(run.spec.features)
     features = feature_module.parse_features(names, run.spec.metric_names)
     warmup_hours = warmup.warmup_hours(run.spec)
@@ -111,11 +113,13 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     if pipeline is None:
         pipeline = anomaly_detector.build_pipeline(run.settings.seed, training_rows=len(split.train))
     train_rows = untouched.loc[split.train.index, names]
-    model = anomaly_detector.fit(train_rows, pd.Series(False, index=train_rows.index), pipeline, seed=run.settings.seed)
+    real_labels = loaded.labels_from_data
+    train_labels = split.train["is_anomaly"] if real_labels else pd.Series(False, index=train_rows.index)
+    model = anomaly_detector.fit(train_rows, train_labels, pipeline, seed=run.settings.seed)
     validation_scores = model.score_samples(split.validation[names].to_numpy(dtype=float))
     budget = anomaly_detector.false_alarm_budget(run.spec.thresholds)
     calibration = anomaly_detector.calibrate(validation_scores, split.validation["is_anomaly"].to_numpy(dtype=bool), step, budget,
-                                             untouched_scores=model.score_samples(clean(split.validation)))
+                                             untouched_scores=None if real_labels else model.score_samples(clean(split.validation)))
     anomaly_detector.set_threshold(model, calibration.threshold)
 
     test_inputs = split.test[names].to_numpy(dtype=float)
@@ -127,17 +131,22 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     metrics.update(recall_by_kind(split.test["anomaly_kind"].to_numpy(), test_flags))
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(clean(split.test)) == -1
-    metrics.update(untouched_false_alarms(untouched_flags, step, anomaly_detector.false_alarm_limit(run.spec.thresholds)))
+    metrics.update(untouched_false_alarms(untouched_flags, step, anomaly_detector.false_alarm_limit(run.spec.thresholds),
+                                          labels=test_labels if real_labels else None))
+    metrics["judged_on"] = ("the data's own is_anomaly labels (nothing injected)" if real_labels else
+                            "injected events for recall; untouched rows for false alarms")
     replay = record_window(loaded.untouched, split.test.index[0], step, feature_module.lookback_minutes(features),
                            injected=loaded.frame, labels=loaded.frame["is_anomaly"])
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,
                          untouched_flags, metrics, replay)
 
 
-def untouched_false_alarms(flags: np.ndarray, step_seconds: int, limit_per_day: float) -> dict[str, Any]:
-    """false_alarms(_per_day) on untouched rows (every alarm there is false), over false_alarm_days,
-    and whether the limit allows at least one false alarm on them (else it cannot be checked there)."""
+def untouched_false_alarms(flags: np.ndarray, step_seconds: int, limit_per_day: float,
+                           labels: np.ndarray | None = None) -> dict[str, Any]:
+    """false_alarms(_per_day) on untouched rows (every alarm there is false; with the data's own
+    `labels`, every alarm touching no labelled point), over false_alarm_days, and whether the limit
+    allows at least one false alarm on them (else it cannot be checked there)."""
     days = len(flags) * step_seconds / SECONDS_PER_DAY
-    count = len(runs(flags))
+    count = len(runs(flags)) if labels is None else evaluate_flags(labels, flags, step_seconds)["false_alarms"]
     return {"false_alarms": count, "false_alarms_per_day": count / days, "false_alarm_days": days,
             "false_alarm_limit_per_day": limit_per_day, "false_alarm_limit_checkable": limit_per_day * days >= 1}
