@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -180,14 +180,33 @@ def training_window(table: MetricsFile, hours: int, step_seconds: int, end: date
                      "(TRAINING_HOURS and warm-up): the window starts at its first row")
 
 
-def training_values(table: MetricsFile, grid: TimeGrid, provenance: dict[str, Any]) -> tuple[pd.DataFrame, pd.Series | None]:
-    """The file's metric values and labels on a cluster-wide model's training grid, gaps filled and counted."""
+def training_values(table: MetricsFile, grid: TimeGrid, provenance: dict[str, Any], *, values: pd.DataFrame | None = None,
+                    labels: pd.Series | None = None, entity: str = "") -> tuple[pd.DataFrame, pd.Series | None]:
+    """Metric values and labels on a training grid, gaps filled and counted in provenance["gaps_filled"]:
+    the cluster-wide file's, or one entity's (`values`, `labels` from entity_series)."""
     times = grid.index()
-    values = table.values.reindex(times)
-    check_coverage(table, values, grid)
+    if values is None:
+        values, labels = table.values, table.labels
+    values = values.reindex(times)
+    check_coverage(table, values, grid, entity)
     values, provenance["gaps_filled"] = fill_gaps(values, list(values.columns))
-    labels = None if table.labels is None else table.labels.reindex(times, fill_value=False).astype(bool)
+    labels = None if labels is None else labels.reindex(times, fill_value=False).astype(bool)
     return values, labels
+
+
+def entity_series(table: MetricsFile, grid: TimeGrid) -> Iterator[tuple[str, tuple[str, ...], pd.DataFrame, pd.Series | None]]:
+    """Per entity, sorted by its labels, with rows inside the window: (key, label values, metric values
+    from its first to its last sample there, labels or None). The key joins the label values with '/'."""
+    start, end = grid.index()[0], grid.index()[-1]
+    inside = (table.values.index >= start) & (table.values.index <= end)
+    if not inside.any():
+        raise DataError(f"{table.path}: no row inside the window {start.isoformat()} to {end.isoformat()}")
+    values = table.values[inside]
+    labels = None if table.labels is None else table.labels[inside]
+    for label_values, rows in values.groupby(list(table.entity), sort=True).indices.items():
+        label_values = label_values if isinstance(label_values, tuple) else (label_values,)
+        part = values.iloc[rows].drop(columns=list(table.entity))
+        yield "/".join(label_values), label_values, part, None if labels is None else labels.iloc[rows]
 
 
 def check_coverage(table: MetricsFile, values: pd.DataFrame, grid: TimeGrid, entity: str = "") -> None:

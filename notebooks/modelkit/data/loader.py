@@ -34,7 +34,7 @@ from ..registry import ModelSpec
 from ..settings import Settings, source_and_hours
 from ..training.events import runs
 from . import anomalies
-from .file_source import read_metrics_table, training_values, training_window
+from .file_source import entity_series, read_metrics_table, training_values, training_window
 from .grid import TimeGrid, make_grid
 from .hints import metric_hints
 from .mixing import BLOCK_KIND, block_pieces, labelled, splice_synthetic_blocks
@@ -72,13 +72,13 @@ def load_training_frame(
 ) -> TrainingFrame:
     source, hours = source_and_hours(settings, spec)
     end = settings.data_end if end is None else end
+    entity = tuple(getattr(spec, "entity", ()))  # ModelSpec.entity (ENTITY_CONTRACT.md); () = cluster-wide
     table = clipped = None
     if source == FILE:
-        table = read_metrics_table(settings.data_file, spec.metric_names, settings.prometheus_step_seconds)
+        table = read_metrics_table(settings.data_file, spec.metric_names, settings.prometheus_step_seconds, entity)
         grid, clipped = training_window(table, hours, settings.prometheus_step_seconds, end)
     else:
         grid = make_grid(hours, settings.prometheus_step_seconds, end)
-    hints = {m.name: metric_hints(m, spec.name) for m in spec.metrics}
     provenance: dict[str, Any] = {
         "model": spec.name,
         "requested_source": source,
@@ -88,17 +88,57 @@ def load_training_frame(
         "fallbacks": [],
         "gaps_filled": {},
     }
-    real, labels = None, None
     if table is not None:
         provenance["file"] = {**table.describe(), "window_clipped": clipped}
+        if entity:
+            return _entity_file_frame(spec, settings, table, grid, provenance)
         real, labels = training_values(table, grid, provenance)
-    elif source != SYNTHETIC:
-        real = fetch_real_values(spec, settings, source, grid, client, progress, provenance)
-    real_source = FILE if table is not None else PROMETHEUS
+    else:
+        real, labels = (None if source == SYNTHETIC else fetch_real_values(spec, settings, source, grid, client, progress, provenance)), None
+    mixed = _mix(spec, settings, source, grid, real, labels, settings.seed)
+    provenance["input_checks"] = check_training_values(mixed.values_checked, spec, mixed.checked_as, provenance["window"])
+    provenance.update(mixed.describe(grid))
+    return TrainingFrame(frame=mixed.frame, provenance=provenance, row_source=pd.Series(mixed.row_source, index=mixed.frame.index, name="source"),
+                         untouched=mixed.untouched, labels_from_data=labels is not None)
+
+
+@dataclass
+class _Mixed:
+    """One series' frame: values, injected events and spliced blocks, and where each row came from."""
+    frame: pd.DataFrame
+    untouched: pd.DataFrame
+    row_source: np.ndarray
+    records: list[dict]
+    share_note: str
+    real_source: str
+    labels: pd.Series | None
+    values_checked: pd.DataFrame  # the values before injection, for the input checks
+    checked_as: str
+
+    def describe(self, grid: TimeGrid) -> dict[str, Any]:
+        used = sorted(set(self.row_source))
+        described = {
+            "used_sources": used,
+            "real_data": self.real_source in used,
+            "mix": self.share_note,
+            "rows_per_source": {name: int((self.row_source == name).sum()) for name in (self.real_source, SYNTHETIC)},
+            "injected_anomalies": _describe_events(self.records, grid, self.frame if self.labels is None else
+                                                   self.frame.assign(is_anomaly=False)),
+        }
+        if self.labels is not None:
+            described["labelled_events"] = {"events": len(runs(self.labels.to_numpy())), "points": int(self.labels.sum())}
+        return described
+
+
+def _mix(spec: ModelSpec, settings: Settings, source: str, grid: TimeGrid, real: pd.DataFrame | None,
+         labels: pd.Series | None, seed: int) -> _Mixed:
+    """The frame of one series on `grid` by the data-source rule (module docstring); `seed`: its random streams."""
+    hints = {m.name: metric_hints(m, spec.name) for m in spec.metrics}
+    real_source = FILE if source == FILE else PROMETHEUS
     if real is None:
-        values = synthetic_values(spec, grid, settings.seed)
+        values = synthetic_values(spec, grid, seed)
         row_source = np.full(grid.points, SYNTHETIC, dtype=object)
-        pieces = _anomaly_pieces(round(settings.anomaly_rate * grid.points), hints, settings.seed)
+        pieces = _anomaly_pieces(round(settings.anomaly_rate * grid.points), hints, seed)
         share_note = f"synthetic rows; {settings.anomaly_rate:.0%} of rows inside injected anomaly events (ANOMALY_RATE)"
     elif labels is not None:
         values, pieces = real, []
@@ -109,37 +149,63 @@ def load_training_frame(
         row_source = np.full(grid.points, real_source, dtype=object)
         synthetic_rows = grid.points - round(REAL_SHARE[source] * grid.points)
         anomaly_rows = round(INJECTED_ANOMALY_SHARE * grid.points)
-        pieces = _anomaly_pieces(anomaly_rows, hints, settings.seed) + block_pieces(synthetic_rows - anomaly_rows, grid)
+        pieces = _anomaly_pieces(anomaly_rows, hints, seed) + block_pieces(synthetic_rows - anomaly_rows, grid)
         share_note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
         if synthetic_rows > anomaly_rows:
             share_note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
-    provenance["input_checks"] = check_training_values(values, spec, SYNTHETIC if real is None else source, provenance["window"])
     untouched = values.astype(float)
-    placement_rng = np.random.default_rng([settings.seed, PLACEMENT_STREAM])
+    placement_rng = np.random.default_rng([seed, PLACEMENT_STREAM])
     segments = anomalies.place(pieces, grid.points, placement_rng)
     blocks = [s for s in segments if s.kind == BLOCK_KIND]
     if blocks:
-        splice_synthetic_blocks(values, synthetic_values(spec, grid, settings.seed), blocks, hints)
+        splice_synthetic_blocks(values, synthetic_values(spec, grid, seed), blocks, hints)
     events = [s for s in segments if s.kind != BLOCK_KIND]
-    records = anomalies.inject(values, events, hints, np.random.default_rng([settings.seed, ANOMALY_STREAM]))
+    records = anomalies.inject(values, events, hints, np.random.default_rng([seed, ANOMALY_STREAM]))
     frame = labelled(values, events)
     if labels is not None:
         frame["is_anomaly"] = labels.to_numpy()
         frame["anomaly_kind"] = np.where(labels.to_numpy(), LABELLED_KIND, "").astype(object)
     for segment in segments:
         row_source[segment.start : segment.stop] = SYNTHETIC
-    used = sorted(set(row_source))
+    return _Mixed(frame, untouched, row_source, records, share_note, real_source, labels, untouched,
+                  SYNTHETIC if real is None else source)
+
+
+def _entity_file_frame(spec: ModelSpec, settings: Settings, table, grid: TimeGrid, provenance: dict[str, Any]) -> TrainingFrame:
+    """The panel frame of ENTITY_CONTRACT.md from a file: each entity's rows from its first to its last
+    sample inside the window, mixed by the file rule on their own (injected events hit one entity)."""
+    frames, untouched, sources, per_entity = [], [], [], {}
+    for number, (key, label_values, part, part_labels) in enumerate(entity_series(table, grid)):
+        part_grid = TimeGrid(end_seconds=int(part.index[-1].timestamp()), step_seconds=grid.step_seconds, points=len(part))
+        filled: dict[str, Any] = {}
+        part, part_labels = training_values(table, part_grid, filled, values=part, labels=part_labels, entity=key)
+        seed = int(np.random.SeedSequence([settings.seed, number]).generate_state(1)[0])
+        mixed = _mix(spec, settings, FILE, part_grid, part, part_labels, seed)
+        columns = dict(zip(table.entity, label_values))
+        frames.append(mixed.frame.assign(**columns)[[*table.entity, *mixed.frame.columns]])
+        untouched.append(mixed.untouched.assign(**columns)[[*table.entity, *mixed.untouched.columns]])
+        sources.append(mixed.row_source)
+        per_entity[key] = {"rows": len(part), "first": part.index[0].isoformat(), "last": part.index[-1].isoformat(),
+                           "gaps_filled": filled["gaps_filled"], "fallbacks": [], **mixed.describe(part_grid)}
+    frame, clean, row_source = pd.concat(frames), pd.concat(untouched), np.concatenate(sources)
+    provenance["input_checks"] = check_training_values(clean, spec, FILE, provenance["window"])
+    provenance["gaps_filled"] = {name: sum(e["gaps_filled"][name] for e in per_entity.values()) for name in spec.metric_names}
+    events = [{**record, "entity": key} for key, e in per_entity.items() for record in e["injected_anomalies"]["event_list"]]
+    points = sum(e["injected_anomalies"]["points"] for e in per_entity.values())
     provenance.update(
-        used_sources=used,
-        real_data=real_source in used,
-        mix=share_note,
-        rows_per_source={name: int((row_source == name).sum()) for name in (real_source, SYNTHETIC)},
-        injected_anomalies=_describe_events(records, grid, frame if labels is None else labelled(values, [])),
+        used_sources=sorted(set(row_source)),
+        real_data=True,
+        mix=mixed.share_note + ", per entity",
+        rows_per_source={name: int((row_source == name).sum()) for name in (FILE, SYNTHETIC)},
+        injected_anomalies={"events": len(events), "points": points, "share": round(points / len(frame), 6),
+                            "by_kind": {kind: sum(1 for e in events if e["kind"] == kind) for kind in sorted({e["kind"] for e in events})},
+                            "event_list": events},
+        entities={"labels": list(table.entity), "count": len(per_entity), "per_entity": per_entity},
     )
-    if labels is not None:
-        provenance["labelled_events"] = {"events": len(runs(labels.to_numpy())), "points": int(labels.sum())}
+    if table.labels is not None:
+        provenance["labelled_events"] = {name: sum(e["labelled_events"][name] for e in per_entity.values()) for name in ("events", "points")}
     return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"),
-                         untouched=untouched, labels_from_data=labels is not None)
+                         untouched=clean, labels_from_data=table.labels is not None)
 
 
 def _anomaly_pieces(points: int, hints: dict, seed: int) -> list[tuple[str, int]]:

@@ -27,7 +27,7 @@ from ..settings import DATA_SOURCES
 
 
 def run_params(model: str, *, training_hours: int | None = None, data_source: str | None = None,
-               git_url: str | None = None, git_ref: str | None = None) -> dict[str, str | None]:
+               git_url: str | None = None, git_ref: str | None = None, data_file: str | None = None) -> dict[str, str | None]:
     """The checked PipelineRun params for training `model`, in PARAM_ENV order; None: the Pipeline's default.
 
     Both a cluster run (`pipelinerun_manifest`) and a local one (`modelkit train`) start here."""
@@ -38,7 +38,7 @@ def run_params(model: str, *, training_hours: int | None = None, data_source: st
         raise ConfigError(f"training hours {training_hours} must be a whole number greater than 0")
     return {"model-name": model, "notebook-path": spec.notebook, "data-source": data_source,
             "training-hours": None if training_hours is None else str(training_hours),
-            "inference-service-name": model, "git-url": git_url, "git-ref": git_ref}
+            "inference-service-name": model, "git-url": git_url, "git-ref": git_ref, "data-file": data_file}
 
 
 def chart_task_run_template(run_spec_text: str, source: str) -> dict[str, Any]:
@@ -54,10 +54,11 @@ def chart_task_run_template(run_spec_text: str, source: str) -> dict[str, Any]:
 
 
 def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
-                         data_source: str | None = None, git_url: str | None = None,
-                         git_ref: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
+                         data_source: str | None = None, git_url: str | None = None, git_ref: str | None = None,
+                         data_file: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
     spec = get_model(model)
-    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref)
+    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref,
+                        data_file=data_file)
     manifest = {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
@@ -81,12 +82,14 @@ def main() -> None:
     parser.add_argument("--data-source")
     parser.add_argument("--git-url")
     parser.add_argument("--git-ref")
+    parser.add_argument("--data-file", help="for --data-source file: the file, relative to the repository root")
     parser.add_argument("--run-spec", type=Path, help="the chart's run spec of the model (ConfigMap <model>-training-run)")
     args = parser.parse_args()
     try:
         template = chart_task_run_template(args.run_spec.read_text(), str(args.run_spec)) if args.run_spec else None
         manifest = pipelinerun_manifest(args.model, args.namespace, training_hours=args.training_hours,
                                         data_source=args.data_source, git_url=args.git_url, git_ref=args.git_ref,
+                                        data_file=args.data_file,
                                         task_run_template=template)
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")
