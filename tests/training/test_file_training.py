@@ -1,0 +1,114 @@
+"""Training on a user's file (DATA_SOURCE=file): check-params reads it before any training, a
+labelled file judges the detector by its own labels, and `modelkit score` takes entity columns."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelkit.data import load_training_frame
+from modelkit.errors import ConfigError
+from modelkit.registry import get_model
+from modelkit.scoring import score_values, summarise
+from modelkit.settings import Settings
+from modelkit.training import anomaly_workflow
+from modelkit.training.anomaly_evaluation import evaluate_flags
+from modelkit.training.params import check_params
+from modelkit.training.publish import publish_version
+from modelkit.training.run_context import start_run
+
+from .conftest import PROJECT, modelkit
+
+END = datetime(2026, 3, 1, tzinfo=timezone.utc)
+DETECTOR = "anomaly-detector"
+GOOD = {"MODEL_NAME": DETECTOR, "NOTEBOOK_PATH": "notebooks/02-anomaly-detection/01-isolation-forest-implementation.ipynb",
+        "TRAINING_HOURS": "24"}
+
+
+def clean_values(hours: int, seed: str = "3") -> pd.DataFrame:
+    settings = Settings.from_env({"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours), "SEED": seed})
+    return load_training_frame(get_model(DETECTOR), settings, end=END).untouched
+
+
+def with_incidents(values: pd.DataFrame, starts: list[int], length: int = 30) -> pd.DataFrame:
+    """Real-looking incidents: every metric far above its range for `length` minutes, labelled."""
+    values, labels = values.copy(), np.zeros(len(values), dtype=bool)
+    for start in starts:
+        values.iloc[start:start + length] = values.max().to_numpy() * 4
+        labels[start:start + length] = True
+    return values.assign(is_anomaly=labels)
+
+
+def write(frame: pd.DataFrame, path) -> str:
+    frame.rename_axis("timestamp").reset_index().to_csv(path, index=False)
+    return str(path)
+
+
+def test_check_params_reads_the_file_and_names_the_param_of_what_is_wrong(tmp_path):
+    path = write(clean_values(30).drop(columns="node_load_per_cpu"), tmp_path / "m.csv")
+    with pytest.raises(ConfigError, match=r"^DATA_FILE \(PipelineRun param `data-file`\): .*m\.csv: no column 'node_load_per_cpu'"):
+        check_params({**GOOD, "DATA_FILE": path}, PROJECT)
+    missing = modelkit("check-params", **GOOD, DATA_SOURCE="file", DATA_FILE=str(tmp_path / "none.csv"))
+    assert missing.returncode == 2 and "DATA_FILE (PipelineRun param `data-file`)" in missing.stderr
+    assert "is not an existing file" in missing.stderr
+
+
+def test_check_params_refuses_a_file_it_cannot_read(tmp_path):
+    unreadable = write(clean_values(30), tmp_path / "locked.csv")
+    os.chmod(unreadable, 0)
+    if os.access(unreadable, os.R_OK):  # root reads anything: the permission check cannot be seen here
+        pytest.skip("running as root")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        check_params({**GOOD, "DATA_FILE": unreadable}, PROJECT)
+
+
+def test_check_params_accepts_a_good_file_and_says_which(tmp_path):
+    path = write(clean_values(30), tmp_path / "good.csv")
+    ok = modelkit("check-params", **GOOD, DATA_FILE=path)
+    assert ok.returncode == 0, ok.stderr
+    assert f"data_source=file training_hours=24 data_file={path}" in ok.stdout
+
+
+def test_a_labelled_files_incidents_are_found_and_not_counted_as_false_alarms(tmp_path):
+    values = clean_values(48)
+    test_start = len(values) - 8 * 60  # the incidents lie in the held-out slice
+    path = write(with_incidents(values, [test_start + 60, test_start + 300]), tmp_path / "incidents.csv")
+    run = start_run(anomaly_workflow.KINDS, {"MODEL_NAME": DETECTOR, "DATA_FILE": path, "TRAINING_HOURS": "40",
+                                             "MODELS_ROOT": str(tmp_path / "models")})
+    result = anomaly_workflow.train(run)
+    labels = result.split.test["is_anomaly"].to_numpy(dtype=bool)
+    # every alarm on the labelled incidents is a true one: only the others count against the budget
+    assert result.metrics["false_alarms"] == evaluate_flags(labels, result.untouched_test_flags, 60)["false_alarms"]
+    assert result.metrics["false_alarms"] < result.metrics["alarms"]
+    assert result.metrics["events"] == 2 and result.metrics["event_recall"] == 1.0
+    assert result.metrics["judged_on"].startswith("the data's own is_anomaly labels")
+    assert result.provenance["file"]["path"] == path and result.provenance["injected_anomalies"]["events"] == 0
+
+
+def test_score_takes_an_entity_file_and_scores_each_entity_on_its_own_history(tmp_path):
+    base = get_model(DETECTOR)
+    values = clean_values(48)
+    result = anomaly_workflow.train(start_run(anomaly_workflow.KINDS, {"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic",
+                                                                       "TRAINING_HOURS": "24", "MODELS_ROOT": str(tmp_path / "m")}),
+                                    end=END)
+    version = publish_version(result.run, result.model, result.metadata())
+    later = with_incidents(clean_values(24, seed="8"), [900])
+    panel = pd.concat([later.assign(instance="worker-a"), later.iloc[400:].assign(instance="worker-b")])
+    from modelkit.data.file_source import read_metrics_file
+
+    read, labels = read_metrics_file(write(panel, tmp_path / "p.csv"), base.metric_names, 60, entity=("instance",))
+    scored = score_values(version, read, 60, entity=("instance",))
+    alone = score_values(version, later.drop(columns="is_anomaly").iloc[400:], 60)
+    worker_b = scored[scored["instance"] == "worker-b"]
+    assert np.allclose(worker_b["score"], alone["score"])  # no feature window reaches into worker-a's rows
+    from modelkit.scoring.batch import panel_labels
+
+    summary = summarise(scored, panel_labels(read, labels, ("instance",)), 60, ("instance",))
+    assert summary["entities"] == 2 and summary["events"] == 2 and summary["event_recall"] == 1.0
+    print(json.dumps(summary))
