@@ -3,10 +3,11 @@ labelled file judges the detector by its own labels, and `modelkit score` takes 
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,13 +18,13 @@ from modelkit.errors import ConfigError
 from modelkit.registry import get_model
 from modelkit.scoring import score_values, summarise
 from modelkit.settings import Settings
-from modelkit.training import anomaly_workflow
+from modelkit.training import anomaly_workflow, report
 from modelkit.training.anomaly_evaluation import evaluate_flags
 from modelkit.training.params import check_params
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run
 
-from .conftest import PROJECT, modelkit
+from .conftest import PROJECT, modelkit, train
 
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 DETECTOR = "anomaly-detector"
@@ -89,6 +90,23 @@ def test_a_labelled_files_incidents_are_found_and_not_counted_as_false_alarms(tm
     assert result.metrics["events"] == 2 and result.metrics["event_recall"] == 1.0
     assert result.metrics["judged_on"].startswith("the data's own is_anomaly labels")
     assert result.provenance["file"]["path"] == path and result.provenance["injected_anomalies"]["events"] == 0
+    evaluation = "\n".join(report.anomaly_lines(result))
+    assert "judged by the data's own is_anomaly labels (nothing injected)" in evaluation
+    assert "every alarm there is false" not in evaluation and "injected" not in evaluation.split("nothing injected")[1]
+
+
+@pytest.mark.slow
+def test_run_notebook_trains_on_a_labelled_file_and_records_it(tmp_path):
+    """The pipeline's train step with DATA_FILE, as `modelkit train --data-file` and the data-file param give it."""
+    values = clean_values(48)
+    path = write(with_incidents(values, [len(values) - 300]), tmp_path / "incidents.csv")
+    run = train(tmp_path / "models", DETECTOR, "from-file", DATA_FILE=path, TRAINING_HOURS="40")
+    assert run.process.returncode == 0, run.process.stderr[-3000:]
+    metadata = json.loads((run.version / "metadata.json").read_text())
+    assert metadata["data_source"] == "file" and metadata["provenance"]["file"]["path"] == path
+    assert metadata["provenance"]["file"]["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert metadata["metrics"]["judged_on"].startswith("the data's own is_anomaly labels")
+    assert "judged by the data's own is_anomaly labels" in run.process.stdout
 
 
 def test_score_takes_an_entity_file_and_scores_each_entity_on_its_own_history(tmp_path):

@@ -31,22 +31,31 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
 def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
+    real_labels = result.provenance.get("labelled_events") is not None
+    false_alarms = (f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
+                    f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}")
+    if real_labels:  # a labelled file: its incidents judge the model, nothing was injected
+        judged = ["On the real rows of the slice, judged by the data's own is_anomaly labels (nothing injected):",
+                  false_alarms + ", alarms touching no labelled incident"]
+        events_title, touching = "Real labelled incidents of the slice:", "touching no labelled incident"
+    else:
+        judged = ["On the untouched real rows of the slice (no injected event; every alarm there is false):", false_alarms]
+        events_title, touching = "Injected, labelled anomaly events on the same slice (they measure recall, not false alarms):", \
+            "touching no injected event"
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
         "never used for training or threshold calibration",
-        f"On the untouched values of the slice (no injected event; every alarm there is false):",
-        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
-        f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}",
-        "On the same slice with the injected, labelled anomaly events:",
+        *judged,
+        events_title,
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
-        f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day "
-        "touching no injected event",
+        f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day {touching}",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
         f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated on the validation slice for at most "
-        f"{result.calibration.effective_budget_per_day:g} false alarms/day on its untouched values"
+        f"{result.calibration.effective_budget_per_day:g} false alarms/day "
+        + ("touching no labelled incident" if real_labels else "on its untouched values")
         + ("" if result.calibration.within_budget else " (no threshold met that budget; the fewest false alarms was taken)"),
     ]
 
