@@ -148,6 +148,15 @@ def test_inf_values_are_gaps_and_labels_of_any_sample_in_a_step_label_it(tmp_pat
     assert read.labels.tolist() == [True, False, False]  # "TRUE" is true, "false" is not
 
 
+def test_unix_seconds_are_times_and_milliseconds_are_refused_naming_the_row(tmp_path):
+    path = tmp_path / "m.csv"
+    pd.DataFrame({"timestamp": [1_699_999_980, 1_700_000_040.5], "cpu": [1.0, 2.0]}).to_csv(path, index=False)
+    assert list(read_metrics_table(path, ("cpu",), 60).values.index) == list(pd.to_datetime([1_699_999_980, 1_700_000_040], unit="s", utc=True))
+    pd.DataFrame({"timestamp": [1_700_000_000, 1_700_000_060_000], "cpu": [1.0, 2.0]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"row 2, column 'timestamp': .* is not a time in Unix seconds \(milliseconds\?"):
+        read_metrics_table(path, ("cpu",), 60)
+
+
 def panel(values: pd.DataFrame, labels: np.ndarray | None = None) -> pd.DataFrame:
     """Two instances: worker-2 the whole file, worker-1 added 10 h later; shuffled as an export may be."""
     whole = values.assign(instance="worker-2")

@@ -1,7 +1,7 @@
 """Users' own metrics files (CSV or Parquet): the one reader, for training (DATA_SOURCE=file) and
 for `modelkit score --data-file`.
 
-A file holds a `timestamp` column (anything pandas reads as a time; naive times are UTC), one
+A file holds a `timestamp` column (ISO 8601 text, no zone meaning UTC, or Unix seconds), one
 column per registry metric, for an entity model one column per entity label, and optionally
 `is_anomaly` (true/false or 1/0). Rows may come in any order and at any spacing: each metric is
 put on the model's grid (mean per step; the grid's points are multiples of the step since the
@@ -30,6 +30,7 @@ TIMESTAMP_COLUMN = "timestamp"
 LABEL_COLUMN = "is_anomaly"
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 _TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
+MAX_UNIX_SECONDS = 32_503_680_000  # 3000-01-01: a larger number is milliseconds or nanoseconds
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,17 @@ def _first_row(bad: pd.Series) -> int:
 
 
 def _times(raw: pd.DataFrame, column: str, path: Path) -> pd.DatetimeIndex:
+    """Text (ISO 8601; no zone = UTC) or numbers, read as Unix seconds as Prometheus writes them."""
     text = raw[column]
-    stamps = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601") if text.dtype == object else \
-        pd.to_datetime(text, errors="coerce", utc=True)
+    if pd.api.types.is_numeric_dtype(text) and not pd.api.types.is_bool_dtype(text):
+        too_big = text.abs() > MAX_UNIX_SECONDS
+        if too_big.any():
+            row = _first_row(too_big)
+            raise DataError(f"{path}: row {row + 1}, column {column!r}: {text.iloc[row]!r} is not a time in Unix seconds "
+                            "(milliseconds? divide by 1000)")
+        stamps = pd.to_datetime(text, errors="coerce", utc=True, unit="s")
+    else:
+        stamps = pd.to_datetime(text.astype(str), errors="coerce", utc=True, format="ISO8601")
     if stamps.isna().any():
         row = _first_row(stamps.isna())
         raise DataError(f"{path}: row {row + 1}, column {column!r}: {text.iloc[row]!r} is not a time")
