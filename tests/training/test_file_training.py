@@ -20,6 +20,7 @@ from modelkit.scoring import score_values, summarise
 from modelkit.settings import Settings
 from modelkit.training import anomaly_workflow, report
 from modelkit.training.anomaly_evaluation import evaluate_flags
+from modelkit.training.detector_baseline import static_threshold_baseline
 from modelkit.training.params import check_params
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run
@@ -90,7 +91,13 @@ def test_a_labelled_files_incidents_are_found_and_not_counted_as_false_alarms(tm
     assert result.metrics["events"] == 2 and result.metrics["event_recall"] == 1.0
     assert result.metrics["judged_on"].startswith("the data's own is_anomaly labels")
     assert result.provenance["file"]["path"] == path and result.provenance["injected_anomalies"]["events"] == 0
+    baseline = static_threshold_baseline(result)  # incidents at 4 x the training maximum: a range alert sees them too
+    assert baseline["events"] == 2 and baseline["event_recall"] == 1.0
+    outside = ((result.frame.loc[result.split.test.index, list(run.spec.metric_names)] >
+                result.frame.loc[result.split.train.index, list(run.spec.metric_names)].max()).any(axis=1)).to_numpy()
+    assert baseline["false_alarms"] == evaluate_flags(labels, outside, 60)["false_alarms"]
     evaluation = "\n".join(report.anomaly_lines(result))
+    assert f"baseline, static thresholds at the training range: {baseline['false_alarms']} =" in evaluation
     assert "judged by the data's own is_anomaly labels (nothing injected)" in evaluation
     assert "every alarm there is false" not in evaluation and "injected" not in evaluation.split("nothing injected")[1]
 
@@ -107,6 +114,7 @@ def test_run_notebook_trains_on_a_labelled_file_and_records_it(tmp_path):
     assert metadata["provenance"]["file"]["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
     assert metadata["metrics"]["judged_on"].startswith("the data's own is_anomaly labels")
     assert "judged by the data's own is_anomaly labels" in run.process.stdout
+    assert "baseline, static thresholds at the training range" in run.process.stdout  # the notebook's Model Evaluation
 
 
 def test_score_takes_an_entity_file_and_scores_each_entity_on_its_own_history(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .anomaly_workflow import AnomalyResult
+from .detector_baseline import static_threshold_baseline
 from .forecast_workflow import ForecastResult
 from .thresholds import check_thresholds
 
@@ -42,6 +43,9 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         judged = ["On the untouched real rows of the slice (no injected event; every alarm there is false):", false_alarms]
         events_title, touching = "Injected, labelled anomaly events on the same slice (they measure recall, not false alarms):", \
             "touching no injected event"
+    baseline = static_threshold_baseline(result)
+    if baseline:  # the naive rule on the same rows, under each of the model's figures
+        judged.append(f"  baseline, {baseline['name']}: {baseline['false_alarms']} = {baseline['false_alarms_per_day']:.2f}/day")
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
@@ -50,6 +54,8 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         events_title,
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
+        *([f"  baseline:   {baseline['events_detected']} of {baseline['events']} detected (event recall "
+           f"{_number(baseline['event_recall'])}), {baseline['alarms_per_day']:.2f} alarms/day"] if baseline else []),
         f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day {touching}",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
