@@ -14,6 +14,7 @@ Every error names the file and, where there is one, the column and the row (1 = 
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .grid import TimeGrid, make_grid
-from .real import MIN_COVERAGE, fill_gaps
+from .grid import TimeGrid, fill_gaps, make_grid
 
 TIMESTAMP_COLUMN = "timestamp"
 LABEL_COLUMN = "is_anomaly"
@@ -74,7 +74,7 @@ def read_metrics_table(path: Path | str, metric_names: tuple[str, ...], step_sec
         raise ConfigError(f"{path}: no such file")
     data = path.read_bytes()
     try:
-        raw = READERS[path.suffix](path)
+        raw = READERS[path.suffix](io.BytesIO(data))  # the bytes hashed are the bytes read
     except (ValueError, OSError, pd.errors.ParserError) as exc:  # a truncated Parquet, a CSV with a broken quote ...
         raise DataError(f"{path}: cannot be read as {path.suffix[1:]} ({exc})") from None
     missing = [c for c in (timestamp_column, *entity, *metric_names) if c not in raw.columns]
@@ -198,7 +198,8 @@ def training_values(table: MetricsFile, grid: TimeGrid, provenance: dict[str, An
         values, labels = table.values, table.labels
     values = values.reindex(times)
     check_coverage(table, values, grid, entity)
-    values, provenance["gaps_filled"] = fill_gaps(values, list(values.columns))
+    provenance["gaps_filled"] = {name: int(count) for name, count in values.isna().sum().items()}
+    values = fill_gaps(values)
     labels = None if labels is None else labels.reindex(times, fill_value=False).astype(bool)
     return values, labels
 
@@ -220,6 +221,8 @@ def entity_series(table: MetricsFile, grid: TimeGrid) -> Iterator[tuple[str, tup
 
 def check_coverage(table: MetricsFile, values: pd.DataFrame, grid: TimeGrid, entity: str = "") -> None:
     """Refuse a metric with samples for less than MIN_COVERAGE of the window, as for Prometheus."""
+    from .real import MIN_COVERAGE  # training only: real.py pulls in the synthetic generator (scipy), which scoring does not need
+
     window = grid.describe()
     for name, coverage in values.notna().mean().items():
         if coverage < MIN_COVERAGE:

@@ -57,3 +57,8 @@ def make_grid(hours: float, step_seconds: int, end: datetime | float | None = No
         end_seconds = float(end)
     floored = int(end_seconds // step_seconds) * step_seconds
     return TimeGrid(end_seconds=floored, step_seconds=step_seconds, points=points)
+
+
+def fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Gaps filled linearly in time, at the edges with the nearest value."""
+    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill()

@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import DataError
 from ..registry import ModelSpec
 from ..settings import Settings
-from .grid import TimeGrid
+from .grid import TimeGrid, fill_gaps
 from .prometheus import PrometheusClient, PrometheusEmpty, PrometheusQueryError, Progress
 from .promql import feature_query
 from .synthetic import synthetic_values
@@ -68,7 +68,9 @@ def fetch_real_values(
                 "requests": client.stats.requests,
                 "retries": client.stats.retries,
             }
-    frame, provenance["gaps_filled"] = fill_gaps(frame, [name for name in frame.columns if name not in missing])
+    present = [name for name in frame.columns if name not in missing]
+    provenance["gaps_filled"] = {name: int(frame[name].isna().sum()) for name in present}
+    frame = fill_gaps(frame)
     if missing:  # hybrid only: stand-ins for the metrics Prometheus lacks
         log.warning("!!! hybrid: synthetic stand-ins for %s: %s", ", ".join(missing), "; ".join(missing.values()))
         provenance["fallbacks"].append({"from": PROMETHEUS, "to": SYNTHETIC, "metrics": list(missing), "reason": "; ".join(missing.values())})
@@ -76,13 +78,6 @@ def fetch_real_values(
         for name in missing:
             frame[name] = stand_ins[name]
     return frame
-
-
-def fill_gaps(frame: pd.DataFrame, counted: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The frame with gaps filled (linearly in time, at the edges with the nearest value), and the
-    gaps of the `counted` columns."""
-    gaps = {name: int(frame[name].isna().sum()) for name in counted}
-    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill(), gaps
 
 
 def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str, non_finite: dict[str, int]) -> dict[str, str]:
