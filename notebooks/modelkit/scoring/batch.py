@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .. import artifacts
 from ..data.file_source import read_metrics_file
@@ -59,10 +60,13 @@ def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: i
     version_path = Path(version_path)
     metadata = artifacts.read_metadata(version_path)
     model = load_model(version_path / artifacts.MODEL_FILE, metadata)
-    if not entity:
-        return _score_series(model, metadata, values, step_seconds)
-    parts = [_score_series(model, metadata, part.drop(columns=list(entity)), step_seconds).assign(**dict(zip(entity, key)))
-             for key, part in _entity_parts(values, entity)]
+    # One OpenMP thread: the forecaster's trees predict in OpenMP threads that spin-wait, and on a
+    # shared node (2 cores, other jobs) two of them took 4 x as long as one (bench/bench_score_file.py).
+    with threadpool_limits(limits=1, user_api="openmp"):
+        if not entity:
+            return _score_series(model, metadata, values, step_seconds)
+        parts = [_score_series(model, metadata, part.drop(columns=list(entity)), step_seconds).assign(**dict(zip(entity, key)))
+                 for key, part in _entity_parts(values, entity)]
     scored = pd.concat(parts)
     return scored[[*entity, *(c for c in scored.columns if c not in entity)]]
 
