@@ -9,9 +9,15 @@ cycle as a share of one core at the 60 s interval, and the peak RSS of a
 the 2-model cycle p50; the 20- and 200-model cycles are given as ratios to it (linear = 10x, 100x).
 Targets: 2-model p50 < 200 ms, CPU < 1 % of a core, about linear, RSS < 300 MiB.
 
-    .venv/bin/python bench/bench_scoring.py [--cycles 20] [--quick]
+Per-entity case (issue 13): one per-node detector over a fleet of 1,000 nodes (bench/entity_fleet.py:
+three gauges per node in a second real Prometheus), one row per node per cycle: cycle p50 (the
+grouped queries, the panel's completion, features per node, one batched prediction, 3,000+ series
+exported) against the same 2-model baseline, and against a 10-node fleet of the same model.
+Target: < 2 s for 1,000 nodes.
 
---quick (run by `make test`): 5 cycles of 2 models, 2 of 20, 1 of 200.
+    .venv/bin/python bench/bench_scoring.py [--cycles 20] [--entities 1000] [--quick]
+
+--quick (run by `make test`): 5 cycles of 2 models, 2 of 20, 1 of 200; 3 of each fleet.
 """
 
 from __future__ import annotations
@@ -63,16 +69,15 @@ def scorer_peak_rss_mib(server, root: Path, registry: Path) -> float:
     return peak / 1024
 
 
-def measure(server, root: Path, registry: Path, cycles: int) -> tuple[float, float]:
+def measure(prometheus_env: dict[str, str], end: float, root: Path, registry: Path, cycles: int) -> tuple[float, float]:
     """(p50 wall seconds, CPU seconds per cycle) of steady-state cycles (after one warm-up cycle that loads the models)."""
     from modelkit.registry import load_registry
     from modelkit.scoring.cli import prometheus_source
     from modelkit.scoring.scorer import Scorer, ScorerConfig
     from modelkit.settings import Settings
 
-    settings = Settings.from_env({**server.env(), "MODEL_NAME": "bench"})
-    scorer = Scorer(list(load_registry(registry).values()), ScorerConfig(root), prometheus_source(settings),
-                    clock=lambda: server.history_end)
+    settings = Settings.from_env({**prometheus_env, "MODEL_NAME": "bench"})
+    scorer = Scorer(list(load_registry(registry).values()), ScorerConfig(root), prometheus_source(settings), clock=lambda: end)
     scorer.cycle()
     walls, cpu_began = [], time.process_time()
     for _ in range(cycles):
@@ -85,14 +90,35 @@ def measure(server, root: Path, registry: Path, cycles: int) -> tuple[float, flo
     return statistics.median(walls), (time.process_time() - cpu_began) / cycles
 
 
+def measure_fleet(folder: Path, nodes: int, cycles: int) -> tuple[float, float]:
+    """(p50 wall seconds, CPU seconds) of a cycle of the per-node detector over `nodes` nodes."""
+    from entity_fleet import backfill, promote_detector, write_registry
+    from fixtures.prometheus import start_prometheus
+    from fixtures.tls import make_pki
+
+    folder.mkdir(parents=True)
+    end = int(time.time()) // 60 * 60
+    backfill(folder / "prometheus" / "data", folder / "input", nodes, end)
+    pki = make_pki(folder)
+    process, url = start_prometheus(folder / "prometheus", pki)
+    try:
+        registry = write_registry(folder / "registry.yaml")
+        os.environ["MODELKIT_REGISTRY"] = str(registry)
+        promote_detector(folder / "models", nodes)
+        return measure({"PROMETHEUS_URL": url, "PROMETHEUS_CA_BUNDLE": str(pki.ca_cert)}, end, folder / "models", registry, cycles)
+    finally:
+        process.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--entities", type=int, default=1000, help="nodes of the per-entity case (default 1000)")
     args = parser.parse_args()
     plan = {2: 5, 20: 2, 200: 1} if args.quick else {2: args.cycles, 20: max(3, args.cycles // 4), 200: 3}
 
-    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+    sys.path[:0] = [str(PROJECT_ROOT / "tests"), str(PROJECT_ROOT / "bench")]
     from fixtures.prometheus import missing_binaries, start_server
     from lifecycle.factory import DETECTOR, FORECASTER, write_test_registry
     from scoring.conftest import train_and_promote
@@ -111,9 +137,11 @@ def main() -> None:
             results, rss = {}, {}
             for count, cycles in plan.items():
                 model_root, model_registry = (root, registry) if count == 2 else copies(base, root, registry, count)
-                results[count] = measure(server, model_root, model_registry, cycles)
+                results[count] = measure(server.env(), server.history_end, model_root, model_registry, cycles)
                 if count in (2, 200):  # ru_maxrss of children is a maximum over all of them: smallest first
                     rss[count] = scorer_peak_rss_mib(server, model_root, model_registry)
+            fleets = {nodes: measure_fleet(base / f"fleet-{nodes}", nodes, 3 if args.quick else args.cycles)
+                      for nodes in (10, args.entities)}
         finally:
             server.stop()
     wall_2, cpu_2 = results[2]
@@ -125,6 +153,10 @@ def main() -> None:
               f"CPU {100 * cpu / INTERVAL:.2f} % of a core")
     print(f"  scorer peak RSS (`modelkit watch --once`): 2 models {rss[2]:.0f} MiB (target < 300 MiB), "
           f"200 models {rss[200]:.0f} MiB (every served model stays loaded)")
+    small, large = fleets[10], fleets[args.entities]
+    print(f"  per-node detector, {args.entities} nodes: cycle p50 {large[0] * 1000:.0f} ms (target < 2000 ms) = "
+          f"{large[0] / wall_2:.1f}x baseline, {large[0] / small[0]:.1f}x the 10-node fleet ({small[0] * 1000:.0f} ms; "
+          f"linear {args.entities // 10}x), CPU {100 * large[1] / INTERVAL:.2f} % of a core")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ import numpy as np
 import requests
 from serving_setup import MODEL, gated_detector_version, request_rows
 
-from modelkit.lifecycle.cli import DEFAULT_MAX_ROWS
-from modelkit.lifecycle.local_server import temporary_server
+from modelkit.serving.cli import DEFAULT_MAX_ROWS
+from modelkit.serving.local_server import temporary_server
 from modelkit.lifecycle.promotion import promote
 
 SIZES = (1, 100, 10_000)

@@ -8,24 +8,28 @@ and rolls back to v1 in a loop with the real `modelkit.lifecycle.promotion` func
 each followed by the reload `modelkit promote`/`rollback` asks the local server for.
 Prints per phase: requests, errors (anything but a 200 answer from v1 or v2), p50/p99/max
 latency, requests/s, the server's CPU time per request (utime + stime of its process: a
-figure a busy shared machine does not inflate the way it inflates latency), and the ratios
-of p50/p99 to the in-process `model.predict` p50 of the same row (the baseline). Issue 8's check: p99 < 100 ms and 0 errors with 20 clients
-on 2 cores while promotions run.
+figure a busy shared machine does not inflate the way it inflates latency) and the clients'
+one, and the ratios of p50/p99 and of the server's CPU per request to the in-process
+`model.predict` p50 of the same row (the baseline). Issue 8's check: p99 < 100 ms and 0
+errors with 20 clients on 2 cores while promotions run.
 
-    .venv/bin/python bench/bench_serving_load.py [--quick] [--clients 20] [--seconds 20] [--switch-every 1.0]
+    .venv/bin/python bench/bench_serving_load.py [--quick] [--clients 20] [--client-processes 2]
+        [--seconds 20] [--switch-every 1.0]
 
-The clients are one asyncio loop writing raw HTTP/1.1: 20 `requests` threads would spend
-the cores on the client's own GIL and measure that.
+The clients run in `--client-processes` processes of bench/load_clients.py (asyncio on
+uvloop, raw HTTP/1.1 over keep-alive TCP connections): they share the 2 cores with the
+server, so they must cost little, and 20 `requests` threads would spend the cores on the
+clients' own GIL and measure that.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
-import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,45 +37,30 @@ from pathlib import Path
 import numpy as np
 from serving_setup import MODEL, gated_detector_version, request_rows
 
-from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server, temporary_server
+from modelkit.serving.local_server import SERVER_FILE, reload_local_server, temporary_server
 from modelkit.lifecycle.promotion import promote, rollback
 
 QUICK = {"seconds": 3.0, "trees": 20}
-CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 VERSIONS = ("v1", "v2")
+CLIENTS = Path(__file__).resolve().with_name("load_clients.py")
+CLIENT_START_DELAY = 0.5  # s for the client processes to start before they send together
 
 
 class Phase:
     def __init__(self, name: str):
         self.name, self.latencies, self.errors, self.answered_by = name, [], [], {v: 0 for v in VERSIONS}
-        self.seconds, self.switches, self.server_cpu = 0.0, None, 0.0
+        self.seconds, self.switches, self.server_cpu, self.client_cpu = 0.0, None, 0.0, 0.0
 
-    def record(self, seconds: float, status: int, body: bytes) -> None:
-        version = json.loads(body).get("model_version") if status == 200 else None
-        if version in self.answered_by:
-            self.latencies.append(seconds)
-            self.answered_by[version] += 1
-        else:
-            self.errors.append(f"HTTP {status}: {body[:120]!r}")
-
-
-async def one_client(host: str, port: int, request: bytes, deadline: float, phase: Phase) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            writer.write(request)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-                body = await reader.readexactly(int(CONTENT_LENGTH.search(head).group(1)))
-            except (asyncio.IncompleteReadError, ConnectionError, AttributeError) as exc:
-                phase.errors.append(f"connection: {exc!r}")
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-                continue
-            phase.record(time.perf_counter() - start, int(head.split(b" ", 2)[1]), body)
-    finally:
-        writer.close()
+    def add(self, clients: dict) -> None:
+        """The results of one client process (load_clients.py)."""
+        self.errors += clients["errors"]
+        self.client_cpu += clients["cpu_seconds"]
+        for seconds, version in zip(clients["latencies"], clients["versions"]):
+            if version in self.answered_by:
+                self.latencies.append(seconds)
+                self.answered_by[version] += 1
+            else:
+                self.errors.append(f"answered by version {version!r}")
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -79,20 +68,32 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def load(url: str, clients: int, seconds: float, phase: Phase, server_pid: int) -> None:
-    cpu_before = process_cpu_seconds(server_pid)
-    asyncio.run(send_for(url, clients, seconds, phase))
-    phase.server_cpu = process_cpu_seconds(server_pid) - cpu_before
-
-
-async def send_for(url: str, clients: int, seconds: float, phase: Phase) -> None:
+def write_request(url: str, folder: Path) -> Path:
+    """The guide's one-row v1 request, as raw HTTP/1.1 bytes."""
     host, port = url.removeprefix("http://").split(":")
     body = json.dumps({"instances": request_rows(1).tolist()}).encode()
     request = (f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: {host}:{port}\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-    start = time.monotonic()
-    await asyncio.gather(*(one_client(host, int(port), request, start + seconds, phase) for _ in range(clients)))
-    phase.seconds = time.monotonic() - start
+    path = folder / "request.http"
+    path.write_bytes(request)
+    return path
+
+
+def load(url: str, request: Path, args: argparse.Namespace, seconds: float, phase: Phase, server_pid: int) -> None:
+    """`args.clients` connections in `args.client_processes` processes for `seconds`, all starting together."""
+    processes = min(args.client_processes, args.clients)
+    shares = [args.clients // processes + (i < args.clients % processes) for i in range(processes)]
+    cpu_before = process_cpu_seconds(server_pid)
+    start_at = time.time() + CLIENT_START_DELAY
+    children = [subprocess.Popen([sys.executable, str(CLIENTS), url, str(request), str(share), repr(start_at),
+                                  repr(seconds)], stdout=subprocess.PIPE) for share in shares]
+    for child in children:
+        output, _ = child.communicate(timeout=seconds + 120)
+        if child.returncode != 0:
+            raise RuntimeError(f"{CLIENTS.name} exited with code {child.returncode}")
+        phase.add(json.loads(output))
+    phase.server_cpu = process_cpu_seconds(server_pid) - cpu_before
+    phase.seconds = seconds
 
 
 def switch_versions(root: Path, ready, stop, results, every: float, limit: float) -> None:
@@ -112,7 +113,8 @@ def switch_versions(root: Path, ready, stop, results, every: float, limit: float
     results.put((switches, failed))
 
 
-def while_switching(url: str, server_pid: int, root: Path, args: argparse.Namespace, phase: Phase) -> list[str]:
+def while_switching(url: str, request: Path, server_pid: int, root: Path, args: argparse.Namespace,
+                    phase: Phase) -> list[str]:
     """The load phase with a promoter process switching versions; returns the failed reloads."""
     spawn = multiprocessing.get_context("spawn")
     ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
@@ -122,7 +124,7 @@ def while_switching(url: str, server_pid: int, root: Path, args: argparse.Namesp
     try:
         if not ready.wait(timeout=120):
             raise RuntimeError("the promoter process did not start within 120 s")
-        load(url, args.clients, args.seconds, phase, server_pid)
+        load(url, request, args, args.seconds, phase, server_pid)
         stop.set()
         phase.switches, failed = results.get(timeout=120)
     finally:
@@ -147,23 +149,27 @@ def in_process_p50(model, repeats: int = 300) -> float:
 def report(phases: list[Phase], baseline: float) -> None:
     print(f"baseline: in-process model.predict of the same row, p50 {baseline * 1e3:.2f} ms")
     print(f"{'phase':<34} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8} "
-          f"{'CPU/req':>8} {'p50/base':>8} {'p99/base':>8}  answered by")
+          f"{'CPU/req':>8} {'CPU/base':>8} {'p50/base':>8} {'p99/base':>8} {'clients':>8}  answered by")
     for phase in phases:
         p50, p99, worst = (float(np.percentile(phase.latencies, q)) if phase.latencies else float("nan")
                            for q in (50, 99, 100))
+        answered = max(1, len(phase.latencies))
+        server_cpu, client_cpu = phase.server_cpu / answered, phase.client_cpu / answered
         name = phase.name if phase.switches is None else f"{phase.name} ({phase.switches} switches)"
         print(f"{name:<34} {len(phase.latencies):>8} {len(phase.errors):>6} {len(phase.latencies) / phase.seconds:>7.0f} "
               f"{p50 * 1e3:>6.1f}ms {p99 * 1e3:>6.1f}ms {worst * 1e3:>6.1f}ms "
-              f"{phase.server_cpu / max(1, len(phase.latencies)) * 1e3:>6.2f}ms {p50 / baseline:>7.1f}x {p99 / baseline:>7.1f}x"
-              f"  {phase.answered_by}")
+              f"{server_cpu * 1e3:>6.2f}ms {server_cpu / baseline:>7.1f}x {p50 / baseline:>7.1f}x {p99 / baseline:>7.1f}x "
+              f"{client_cpu * 1e3:>6.2f}ms  {phase.answered_by}")
         for error in phase.errors[:5]:
             print(f"    error: {error}")
+    print("CPU/req: the server process's CPU time per answered request; clients: the client processes' own")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a few seconds: {QUICK}")
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=20, help="keep-alive connections, each a closed loop")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes the clients are spread over")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each phase")
     parser.add_argument("--switch-every", type=float, default=1.0, help="seconds between promotions/rollbacks")
     parser.add_argument("--trees", type=int, default=100)
@@ -181,9 +187,10 @@ def main() -> int:
             print(f"{args.clients} clients, {args.seconds:g} s per phase, server {url}, "
                   f"scaler + PCA + IsolationForest({args.trees} trees)")
             steady, switching = Phase("steady"), Phase("promotions + rollbacks")
-            load(url, args.clients, min(1.0, args.seconds), Phase("warm-up, not reported"), server_pid)
-            load(url, args.clients, args.seconds, steady, server_pid)
-            failed_reloads = while_switching(url, server_pid, root, args, switching)
+            request = write_request(url, Path(folder))
+            load(url, request, args, min(1.0, args.seconds), Phase("warm-up, not reported"), server_pid)
+            load(url, request, args, args.seconds, steady, server_pid)
+            failed_reloads = while_switching(url, request, server_pid, root, args, switching)
     report([steady, switching], baseline)
     print(f"load average during the run (1/5/15 min, {os.cpu_count()} cores): " + " ".join(f"{v:.1f}" for v in os.getloadavg()))
     for note in failed_reloads:

@@ -19,7 +19,7 @@ from modelkit.training.anomaly_detector import build_pipeline
 
 MODEL = "anomaly-detector"
 STATED_METRICS = {"events": 5, "event_recall": 0.9, "point_precision": 0.8, "false_alarms_per_day": 1.0,
-                  "false_alarm_days": 1.4}  # counted on 1.4 days of untouched held-out rows
+                  "false_alarm_days": 1.4, "false_alarm_time_share": 0.01}  # on 1.4 days of untouched held-out rows
 
 
 def gated_detector_version(root: Path, run_id: str, trees: int, seed: int = 0) -> Pipeline:

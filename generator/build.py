@@ -18,6 +18,7 @@ from modelkit import pipeline_steps, registry
 from modelkit.errors import ConfigError
 from modelkit.registry import cronjob_name, load_entries
 
+from .run_spec import chart_run_spec, to_helm_yaml
 from .values_schema import cron_fields, values_schema
 
 CHART = Path("charts/hub")
@@ -92,6 +93,7 @@ def build(project_root: Path) -> dict[Path, str]:
         "p": pipeline_steps,
         "cron_fields": cron_fields(),
         "registry": registry,
+        "run_spec": lambda name: to_helm_yaml(chart_run_spec(name), indent=4),
     }
     files: dict[Path, str] = {
         GENERATED_DIR / "_models.tpl": _ENV.get_template("_models.tpl.j2").render(context),

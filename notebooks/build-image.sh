@@ -37,9 +37,9 @@ tool=$(find_tool) || exit 127
 image=${IMAGE:-$(default_image)}
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-# Only what the image needs: no .venv, caches or local model folders in the build context.
+# Only what the image needs: no .venv, caches, local model folders or dev tools (the generator) in the build context.
 tar --exclude='__pycache__' --exclude='.ipynb_checkpoints' --exclude='*.pyc' \
-    -cf - pyproject.toml notebooks generator charts/hub/values.yaml | tar -xf - -C "$context"
+    -cf - pyproject.toml notebooks charts/hub/values.yaml | tar -xf - -C "$context"
 
 command=("$tool" build -f "$context/notebooks/Containerfile" -t "$image")
 [ "$tool" = docker ] || command+=(--isolation chroot)  # podman/buildah inside containers and CI runners

@@ -20,8 +20,8 @@ while [ $# -gt 0 ]; do
     --model) check_model_name "${2:?"--model needs a name"}"; SELECTOR="model-name=$2"; MODEL_OPTION=(--model "$2"); shift 2 ;;
     --local) MODE=local; shift ;;
     --models-root) ROOT_OPTION=(--models-root "${2:?"--models-root needs a directory"}"); shift 2 ;;
-    --scorer-port) SCORER_PORT=${2:?"--scorer-port needs a port"}; [[ "$SCORER_PORT" =~ ^[0-9]{1,5}$ ]] || die "--scorer-port '$SCORER_PORT' is not a port number"; shift 2 ;;
-    --scorer-service) SCORER_SERVICE=${2:?"--scorer-service needs NAME:PORT"}; [[ "$SCORER_SERVICE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[0-9]{1,5}$ ]] || die "--scorer-service '$SCORER_SERVICE' is not NAME:PORT"; shift 2 ;;
+    --scorer-port) SCORER_PORT=${2:?"--scorer-port needs a port"}; check_scorer_port "$SCORER_PORT"; shift 2 ;;
+    --scorer-service) SCORER_SERVICE=${2:?"--scorer-service needs NAME:PORT"}; check_scorer_service "$SCORER_SERVICE"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac

@@ -62,7 +62,7 @@ elif [ "$MODE" = local ]; then
   modelkit smoke-test --model "$MODEL" "${ROOT_OPTION[@]}" || die "the smoke test of $MODEL failed"
   server=$("$(modelkit_python)" -c 'import sys
 from pathlib import Path
-from modelkit.lifecycle.local_server import running_server_url
+from modelkit.serving.local_server import running_server_url
 from modelkit.settings import models_root_from_env
 print(running_server_url(Path(sys.argv[1]) if sys.argv[1:] else models_root_from_env()) or "")' "${ROOT_OPTION[@]:1}")
   if [ -n "$server" ]; then predict "$server"; else echo "(no local server running: start one with make serve to curl it)"; fi
@@ -70,7 +70,7 @@ else
   pod=$(kube get pods -l "serving.kserve.io/inferenceservice=$MODEL" \
     --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}' 2>/dev/null) || pod=""
   [ -n "$pod" ] || die "no running predictor pod for $MODEL in namespace $NAMESPACE (scripts/validate-models.sh tells why)"
-  port=$("$(modelkit_python)" -c 'from modelkit.lifecycle.local_server import free_port; print(free_port())')
+  port=$("$(modelkit_python)" -c 'from modelkit.serving.local_server import free_port; print(free_port())')
   kube port-forward "pod/$pod" "$port:8080" >/dev/null 2>&1 &
   forward=$!
   trap 'kill "$forward" 2>/dev/null' EXIT

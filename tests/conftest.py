@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 
@@ -13,14 +11,12 @@ def prometheus_server(tmp_path_factory):
     node exporter, behind a bearer-token proxy. `.url`, `.token`, `.ca_bundle`, `.env()`
     (PROMETHEUS_URL/TOKEN/CA_BUNDLE for a training run), `.history_end` (last backfilled
     minute, Unix seconds). See tests/fixtures/prometheus.py."""
+    from fixtures.ci import unavailable
     from fixtures.prometheus import missing_binaries, start_server
 
     missing = missing_binaries()
     if missing:
-        message = f"{', '.join(missing)} not installed (Debian packages prometheus, prometheus-node-exporter; run `make system-packages`)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI: {message}")
-        pytest.skip(message)
+        unavailable(f"{', '.join(missing)} not installed (Debian packages prometheus, prometheus-node-exporter; run `make system-packages`)")
     server = start_server(tmp_path_factory.mktemp("prometheus"))
     yield server
     server.stop()

@@ -16,7 +16,8 @@ from .errors import ModelkitError
 COMMAND_MODULES = (
     "modelkit.data.cli",  # data
     "modelkit.training.cli",  # run-notebook, check-params, new-model
-    "modelkit.lifecycle.cli",  # train, validate, promote, rollback, versions, serve, smoke-test, report-run
+    "modelkit.lifecycle.cli",  # train, validate, promote, rollback, versions, smoke-test, report-run, demo
+    "modelkit.serving.cli",  # serve
     "modelkit.scoring.batch",  # score
     "modelkit.scoring.cli",  # watch
 )

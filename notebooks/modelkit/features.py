@@ -16,17 +16,23 @@ A feature name is one of (<w> is a window <count><m|h|d>, a whole number of grid
 
 Every feature at time t uses values at t or earlier, so a served model needs nothing but the
 recent history of its metrics; NaN marks rows whose history is too short.
+
+An entity model's frame is a panel (one block of rows per node, namespace, ...; the entity label
+columns first, see ENTITY_CONTRACT): every feature is computed on each entity's own history, so
+a window never reaches into another entity's rows and a busy node's deviations are measured
+from its own mean, not the fleet's.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 MINUTES_PER_DAY = 1440
 TIME_FEATURES = ("hour_of_day_sin", "hour_of_day_cos", "day_of_week_sin", "day_of_week_cos")
@@ -113,8 +119,7 @@ def _column(series: pd.Series, feature: Feature, step_seconds: int) -> pd.Series
     return deviation / np.maximum(window.std(ddof=0), MIN_SPREAD)
 
 
-def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: int) -> pd.DataFrame:
-    """One column per feature, in contract order, from a frame of metric columns on a regular grid."""
+def _feature_columns(frame: pd.DataFrame, features: list[Feature], step_seconds: int) -> dict[str, np.ndarray]:
     columns = {}
     for feature in features:
         if feature.operation == "time":
@@ -123,10 +128,71 @@ def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: i
             columns[feature.name] = frame[feature.metric].to_numpy(dtype=float)
         else:
             columns[feature.name] = _column(frame[feature.metric].astype(float), feature, step_seconds).to_numpy(dtype=float)
-    return pd.DataFrame(columns, index=frame.index)
+    return columns
 
 
-def model_inputs(frame: pd.DataFrame, names: tuple[str, ...] | list[str], step_seconds: int) -> pd.DataFrame:
-    """The contract `names` computed from `frame`'s metric columns (NaN where history is short)."""
-    metric_names = tuple(c for c in frame.columns if c not in ("is_anomaly", "anomaly_kind"))
-    return build_features(frame, parse_features(names, metric_names), step_seconds)
+def entity_rows(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Row positions of each entity ('/'-joined label values), in order of first appearance."""
+    missing = [c for c in entity_columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"frame lacks entity column(s) {', '.join(missing)} (has {', '.join(map(str, frame.columns))})")
+    groups = frame.groupby(list(entity_columns), sort=False).indices
+    # the key of modelkit.entities.entity_key (not imported: entities -> registry -> this module)
+    return {"/".join(map(str, key if isinstance(key, tuple) else (key,))): rows for key, rows in groups.items()}
+
+
+def _check_history(key: str, index: pd.DatetimeIndex, step_seconds: int) -> None:
+    """Shift and rolling windows count rows: an entity's rows must be its timestamps one step apart."""
+    steps = np.diff(index.asi8) // 10**9
+    if len(steps) and (steps != step_seconds).any():
+        at = int(np.flatnonzero(steps != step_seconds)[0])
+        raise DataError(f"entity {key!r}: rows are not consecutive {step_seconds} s steps in time order "
+                        f"({index[at].isoformat()} is followed by {index[at + 1].isoformat()})")
+
+
+def per_entity(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...], step_seconds: int,
+               compute: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """`compute` applied to each entity's rows alone (their timestamps one step apart, checked),
+    the results in the frame's row order and index, after the entity columns."""
+    parts = []
+    for key, rows in entity_rows(frame, entity_columns).items():
+        part = frame.iloc[rows]
+        _check_history(key, part.index, step_seconds)
+        parts.append((rows, compute(part)))
+    names = list(parts[0][1].columns) if parts else []
+    values = np.full((len(frame), len(names)), np.nan)
+    for rows, result in parts:
+        values[rows] = result.to_numpy(dtype=float)
+    labels = frame[list(entity_columns)].reset_index(drop=True)
+    return pd.concat([labels, pd.DataFrame(values, columns=names)], axis=1).set_axis(frame.index)
+
+
+def row_entities(frame: pd.DataFrame, entity_columns: list[str] | tuple[str, ...]) -> np.ndarray | None:
+    """The entity key of each row ('/'-joined label values), None for a cluster-wide frame."""
+    if not entity_columns:
+        return None
+    keys = frame[entity_columns[0]].astype(str)
+    for column in entity_columns[1:]:
+        keys = keys + "/" + frame[column].astype(str)
+    return keys.to_numpy(dtype=object)
+
+
+def build_features(frame: pd.DataFrame, features: list[Feature], step_seconds: int,
+                   entity_columns: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """One column per feature, in contract order, from a frame of metric columns on a regular grid.
+
+    With `entity_columns` (a panel frame) each entity's features come from its rows only, and
+    the result keeps the entity columns first, on the frame's index and row order."""
+    def compute(part: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(_feature_columns(part, features, step_seconds), index=part.index)
+
+    return per_entity(frame, entity_columns, step_seconds, compute) if entity_columns else compute(frame)
+
+
+def model_inputs(frame: pd.DataFrame, names: tuple[str, ...] | list[str], step_seconds: int,
+                 entity_columns: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """The contract `names` computed from `frame`'s metric columns (NaN where history is short);
+    with `entity_columns`, per entity and preceded by those columns."""
+    skip = {"is_anomaly", "anomaly_kind", *entity_columns}
+    metric_names = tuple(c for c in frame.columns if c not in skip)
+    return build_features(frame, parse_features(names, metric_names), step_seconds, entity_columns)

@@ -177,8 +177,9 @@ def run_timeouts(timeout: str | None) -> dict[str, str]:
     """`spec.timeouts` of a PipelineRun whose whole run may take `timeout` (default 1h).
 
     tasks + finally == pipeline, so report still runs when the tasks time out (Tekton
-    validates tasks + finally <= pipeline). charts/hub `hub.training.timeouts` renders
-    the same split; a chart test compares the two."""
+    validates tasks + finally <= pipeline). The chart's run specs split in Helm
+    (`hub.training.timeouts`), since an override may change the timeout at render time;
+    tests/chart/test_chart_manual_runs.py checks they are what the builder makes."""
     total = duration_seconds(timeout or DEFAULT_RUN_TIMEOUT)
     final = duration_seconds(FINALLY_TIMEOUT)
     if total <= final:

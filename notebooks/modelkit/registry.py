@@ -46,6 +46,11 @@ MODEL_NAME_MAX = CRONJOB_NAME_LIMIT - len(CRONJOB_NAME % "")
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 6))
 CRON_SYNTAX = "numbers, '*', lists a,b, ranges a-b with a <= b, steps */n or a-b/n with n >= 1"
 _CRON_CHARACTERS = re.compile(r"[0-9*,/-]+", re.ASCII)
+# Per-entity models (`entity:`): how a metric joins the entity rows, and the label names a model may
+# not be about: Prometheus reserves `__*`; `model` labels every exported score; the rest are frame columns.
+GROUP, BROADCAST = "group", "broadcast"
+DEFAULT_SYNTHETIC_ENTITIES = 3
+RESERVED_ENTITY_LABELS = frozenset({"model", "timestamp", "is_anomaly", "anomaly_kind", "source"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class MetricSpec:
     aggregate: str = "sum"
     unit: str = ""
     synthetic: dict[str, Any] = field(default_factory=dict)
+    entity_join: str = GROUP  # entity models: GROUP (query grouped by the entity labels) or BROADCAST (one cluster value for all)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class ModelSpec:
     forecast_horizon_minutes: int | None = None
     timeout: str | None = None  # the training PipelineRun's timeout (Go duration); None: the pipeline's default
     promotion: dict[str, Any] = field(default_factory=dict)  # the `promotion:` block, read by lifecycle/policy.py
+    entity: tuple[str, ...] = ()  # label names of a per-entity model (e.g. ("instance",)); () = cluster-wide
+    synthetic_entities: int = DEFAULT_SYNTHETIC_ENTITIES  # entities synthetic data generates (SYNTHETIC_ENTITIES wins)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -177,6 +185,33 @@ def validate_entries(entries: Any, source: str = "models") -> None:
             raise ConfigError(f"{where} field `features`: {exc}") from None
         if entry["kind"] == "forecaster" and "forecastHorizonMinutes" not in entry:
             raise ConfigError(f"{where} field `forecastHorizonMinutes`: required for a forecaster")
+        _check_entity(entry, where, metric_names)
+
+
+def _check_entity(entry: dict[str, Any], where: str, metric_names: list[str]) -> None:
+    """The `entity`, `syntheticEntities` and `metrics[].entityJoin` fields agree with each other."""
+    labels = entry.get("entity")
+    joins = [m.get("entityJoin") for m in entry["metrics"]]
+    if labels is None:
+        for position, join in enumerate(joins):
+            if join is not None:
+                raise ConfigError(f"{where} field `metrics[{position}].entityJoin`: only for a per-entity model; "
+                                  f"set `entity` (e.g. [instance]) or drop entityJoin from metric {metric_names[position]!r}")
+        if "syntheticEntities" in entry:
+            raise ConfigError(f"{where} field `syntheticEntities`: only for a per-entity model; set `entity` (e.g. [instance]) or drop it")
+        return
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ConfigError(f"{where} field `entity`: label {duplicates[0]!r} is listed twice; each label once")
+    for position, label in enumerate(labels):
+        if label.startswith("__"):
+            raise ConfigError(f"{where} field `entity[{position}]`: {label!r} starts with '__', which Prometheus reserves for internal labels")
+        if label in RESERVED_ENTITY_LABELS or label in metric_names:
+            raise ConfigError(f"{where} field `entity[{position}]`: {label!r} would clash with a column or label modelkit writes "
+                              f"({', '.join(sorted(RESERVED_ENTITY_LABELS))} and the metric names); use another label")
+    if all(join == BROADCAST for join in joins):
+        raise ConfigError(f"{where} field `metrics`: every metric has entityJoin: broadcast, so no metric tells the entities "
+                          f"{labels} apart; group at least one by the entity labels (entityJoin: group, the default)")
 
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:
@@ -187,7 +222,7 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         schedule=entry["schedule"],
         data_source=entry["dataSource"],
         training_hours=int(entry["trainingHours"]),
-        metrics=tuple(MetricSpec(**m) for m in entry["metrics"]),
+        metrics=tuple(_metric(m) for m in entry["metrics"]),
         features=tuple(entry["features"]),
         thresholds=dict(entry["thresholds"]),
         enabled=entry.get("enabled", True),
@@ -195,7 +230,14 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         forecast_horizon_minutes=entry.get("forecastHorizonMinutes"),
         timeout=entry.get("timeout"),
         promotion=dict(entry.get("promotion", {})),
+        entity=tuple(entry.get("entity", ())),
+        synthetic_entities=int(entry.get("syntheticEntities", DEFAULT_SYNTHETIC_ENTITIES)),
     )
+
+
+def _metric(entry: dict[str, Any]) -> MetricSpec:
+    fields = {key: value for key, value in entry.items() if key != "entityJoin"}
+    return MetricSpec(**fields, entity_join=entry.get("entityJoin", GROUP))
 
 
 class RegistryYAMLError(yaml.YAMLError):

@@ -14,7 +14,7 @@ Every variable is listed in VARIABLES with its meaning; a bad value raises Confi
 the platform's, is passed on whole, or is found before any settings exist:
 - registry.py: MODELKIT_REGISTRY (find_registry_file: which registry to validate settings against);
 - lifecycle/cluster.py: KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT (set by Kubernetes
-  in every pod; they only say whether and where the API server is);
+  in every pod; they only say where the API server is, and `in_cluster` here whether there is one);
 - lifecycle/local_pipeline.py and training/notebook_runner.py pass the whole environment on to
   the step commands and the notebook kernel (which read it here again);
 - training/cli.py hands os.environ to check-params (`training/params.py` checks it through here).
@@ -46,6 +46,7 @@ MAX_TRAINING_HOURS = 8760
 MAX_STEP_SECONDS = 3600
 MAX_TIMEOUT_SECONDS = 600
 MAX_SEED = 2**32 - 1
+MAX_SYNTHETIC_ENTITIES = 1000  # also the registry's syntheticEntities maximum
 DEFAULT_ROLLOUT_TIMEOUT = 480  # 8 min: inside the promote Task's 10 min, with time for the copy and the patch
 MAX_ROLLOUT_TIMEOUT = 3600
 # DATA_END: RFC 3339 in UTC, at most a clock skew ahead of now and not before Prometheus 1.0
@@ -77,6 +78,8 @@ VARIABLES = {
     "PROMETHEUS_TIMEOUT_SECONDS": f"timeout of each request in seconds, 1 to {MAX_TIMEOUT_SECONDS} (default 30)",
     "ANOMALY_RATE": "share of synthetic-mode rows inside labelled anomaly events, 0 < rate < 0.5 (default 0.05); prometheus and hybrid inject the guide's 20 %",
     "FALLBACK_POLICY": "fail | synthetic: what to do when Prometheus is unreachable or empty (default fail)",
+    "SYNTHETIC_ENTITIES": f"entities synthetic data generates for a per-entity model, 1 to {MAX_SYNTHETIC_ENTITIES} "
+                          "(default: the registry entry's syntheticEntities, else 3)",
     "SEED": f"random seed for synthetic data and injected anomalies, 0 to {MAX_SEED} (default 42)",
     "DATA_END": (
         "end of the training window, RFC 3339 in UTC, e.g. 2026-03-01T00:00:00Z, not in the future, not before "
@@ -186,6 +189,11 @@ def source_and_hours(settings: "Settings", spec) -> tuple[str, int]:
     return source, hours
 
 
+def synthetic_entity_count(settings: "Settings", spec) -> int:
+    """Entities of a per-entity model's synthetic data: SYNTHETIC_ENTITIES when set, else the registry entry's."""
+    return spec.synthetic_entities if settings.synthetic_entities is None else settings.synthetic_entities
+
+
 def _data_end(env: _Layers, now: datetime | None = None) -> datetime | None:
     name, text = "DATA_END", env.get("DATA_END")
     if not text:
@@ -202,6 +210,11 @@ def _data_end(env: _Layers, now: datetime | None = None) -> datetime | None:
     if end < DATA_END_FLOOR:
         raise env.fail(name, text, f"is before {DATA_END_FLOOR:%Y-%m-%d}; {VARIABLES[name]}")
     return end
+
+
+def in_cluster() -> bool:
+    """True inside a pod that can talk to the API server (Kubernetes sets these)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
 
 
 def default_models_root(start: Path | None = None) -> Path:
@@ -247,6 +260,7 @@ class Settings:
     namespace: str = DEFAULT_NAMESPACE
     data_end: datetime | None = None  # None: the window ends now (DATA_SOURCE=file: at the file's last row)
     data_file: Path | None = None  # the file of DATA_SOURCE=file
+    synthetic_entities: int | None = None  # None: take the registry entry's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, options: Mapping[str, tuple[str, Any]] | None = None) -> "Settings":
@@ -279,6 +293,7 @@ class Settings:
             namespace=env.get("NAMESPACE").strip() or _pod_namespace(),
             data_end=_data_end(env),
             data_file=data_file,
+            synthetic_entities=_whole_number(env, "SYNTHETIC_ENTITIES", None, 1, MAX_SYNTHETIC_ENTITIES),
         )
 
 

@@ -59,6 +59,13 @@ print("\n".join(load_registry()))'
 # $SCORER_SERVICE (name:port). Prints a note and returns 0 when the scorer does not answer.
 SCORER_PORT=${SCORER_PORT:-9100}
 SCORER_SERVICE=${SCORER_SERVICE:-modelkit-scorer:9100}
+check_scorer_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] || die "--scorer-port '$1' is not a port number"; }
+# NAME:PORT, NAME a Service name (the registry's DNS-1123 rule, modelkit.registry.is_dns_label).
+check_scorer_service() {
+  [[ "$1" =~ ^([^:]+):[0-9]{1,5}$ ]] && "$(modelkit_python)" -c 'import sys
+from modelkit.registry import is_dns_label
+sys.exit(not is_dns_label(sys.argv[1]))' "${BASH_REMATCH[1]}" || die "--scorer-service '$1' is not NAME:PORT (NAME a DNS-1123 label)"
+}
 scorer_report() {
   if [ "$MODE" = local ]; then
     "$(modelkit_python)" -m modelkit.scoring.health_report --url "http://127.0.0.1:${SCORER_PORT}/metrics" "$@"

@@ -1,4 +1,6 @@
-"""Runs made by hand with scripts/trigger-model-training.sh get the chart's pod template.
+"""The chart's run specs and the runs made by hand with scripts/trigger-model-training.sh are
+one builder's (modelkit.lifecycle.pipelinerun.build_pipelinerun), and hand-made runs get the
+chart's pod template.
 
 With ReadWriteOnce storage (the default) every pod that mounts the model PVC must run on the
 storage anchor's node (hub.storage.affinity); a PipelineRun carries that only in
@@ -17,15 +19,39 @@ import sys
 import pytest
 import yaml
 
-from chart_helpers import PROJECT_ROOT, find, render
+from chart_helpers import OVERLAYS, PROJECT_ROOT, find, render
 from modelkit.errors import ConfigError
-from modelkit.lifecycle.pipelinerun import chart_task_run_template, pipelinerun_manifest
+from modelkit.lifecycle.pipelinerun import build_pipelinerun, chart_task_run_template, pipelinerun_manifest, run_params
+from modelkit.pipeline_steps import run_timeouts
 
 MODEL = "anomaly-detector"
 
 
 def chart_run_spec(docs) -> str:
     return find(docs, "ConfigMap", f"{MODEL}-training-run")["data"]["pipelinerun.yaml"]
+
+
+GIT = ["global.git.repoURL=https://git.example.com/models.git", "global.git.revision=v2"]
+INPUTS = [([], GIT), *[([overlay], GIT) for overlay in OVERLAYS],
+          ([], [*GIT, "tekton.modelTraining.anomalyDetector.timeout=2h30m", "tekton.modelTraining.anomalyDetector.trainingHours=48",
+                "tekton.modelTraining.predictiveAnalytics.dataSource=hybrid"])]
+
+
+@pytest.mark.parametrize("values, sets", INPUTS, ids=["defaults", *[p.stem for p in OVERLAYS], "overrides"])
+def test_the_charts_run_spec_is_the_run_the_builder_makes_from_the_same_inputs(values, sets):
+    """Every field of the rendered ConfigMap run spec (params, the timeout split, labels) is what
+    the builder makes for a run by hand (`run_params`, `run_timeouts`) from the effective registry
+    entry, the chart's git settings and its taskRunTemplate; only the chart adds its managed-by label."""
+    docs = render(values=values, sets=sets)
+    registry = json.loads(find(docs, "ConfigMap", "model-registry")["data"]["registry.json"])
+    for entry in registry["models"]:
+        chart = yaml.safe_load(find(docs, "ConfigMap", f"{entry['name']}-training-run")["data"]["pipelinerun.yaml"])
+        assert chart["metadata"]["labels"].pop("app.kubernetes.io/managed-by") == "Helm"
+        params = run_params(entry["name"], training_hours=entry["trainingHours"], data_source=entry["dataSource"],
+                            git_url="https://git.example.com/models.git", git_ref="v2", data_file="")
+        made = build_pipelinerun(entry["name"], chart["metadata"]["namespace"], params, run_timeouts(entry.get("timeout")),
+                                 chart["spec"]["taskRunTemplate"])
+        assert chart == made, entry["name"]
 
 
 def test_the_run_takes_the_charts_task_run_template_with_its_affinity():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 
 import pytest
 import yaml
@@ -183,6 +184,30 @@ def test_helm_rejects_an_unknown_registry_field(tmp_path):
     bad = values_with_models(tmp_path, lambda m: m[0].update(trainingHourz=5))
     result = helm("template", RELEASE, str(CHART), "-f", str(bad), check=False)
     assert result.returncode != 0 and "/models/0" in result.stderr and "trainingHourz" in result.stderr
+
+
+def per_node(models):
+    """The anomaly detector made per node, its restart rate a cluster value copied to every node."""
+    models[0].update(entity=["instance"], syntheticEntities=5)
+    models[0]["metrics"][-1]["entityJoin"] = "broadcast"
+
+
+def test_a_per_entity_entry_passes_the_values_schema_and_reaches_the_mounted_registry(tmp_path):
+    rendered = helm("template", RELEASE, str(CHART), "-f", str(values_with_models(tmp_path, per_node))).stdout
+    registry = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] == "model-registry")
+    detector = json.loads(registry["data"]["registry.json"])["models"][0]
+    assert detector["entity"] == ["instance"] and detector["syntheticEntities"] == 5
+    assert detector["metrics"][-1]["entityJoin"] == "broadcast"
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda m: m[0].update(entity=["node-name"]), "/models/0/entity/0"),
+    (lambda m: m[0].update(entity=["instance"], syntheticEntities=0), "/models/0/syntheticEntities"),
+    (lambda m: m[0]["metrics"][0].update(entityJoin="refuse"), "/models/0/metrics/0/entityJoin"),
+])
+def test_helm_refuses_a_bad_entity_field_by_the_generated_schema(tmp_path, mutate, where):
+    result = helm("template", RELEASE, str(CHART), "-f", str(values_with_models(tmp_path, mutate)), check=False)
+    assert result.returncode != 0 and where in result.stderr, result.stderr
 
 
 # --- adding a model ---------------------------------------------------------------

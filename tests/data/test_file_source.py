@@ -13,7 +13,7 @@ import pytest
 from modelkit.data import load_training_frame
 from modelkit.data.file_source import read_metrics_table
 from modelkit.errors import ConfigError, DataError
-from modelkit.training.events import runs
+from modelkit.evaluation.events import runs
 
 from .helpers import FIXED_END, settings, spec
 
@@ -35,15 +35,7 @@ def write(frame: pd.DataFrame, path) -> str:
 
 def entity_spec():
     """The default detector declared per instance (ModelSpec.entity: ENTITY_CONTRACT.md)."""
-    base = spec()
-    if any(f.name == "entity" for f in dataclasses.fields(base)):
-        return dataclasses.replace(base, entity=("instance",))
-
-    @dataclasses.dataclass(frozen=True)
-    class EntitySpec(type(base)):  # until the registry field lands (h-entitydata)
-        entity: tuple[str, ...] = ()
-
-    return EntitySpec(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, entity=("instance",))
+    return dataclasses.replace(spec(), entity=("instance",))
 
 
 def test_data_file_alone_means_the_file_source_and_the_option_beats_the_environment(tmp_path):

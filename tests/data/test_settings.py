@@ -37,6 +37,8 @@ def test_every_variable_read_is_documented():
         ("SEED", "４２", "SEED='４２' is not a whole number (ASCII digits only)"),
         ("SEED", "99999999999", "SEED='99999999999' is more than 4294967295"),
         ("SEED", "lucky", "SEED='lucky' is not a whole number"),
+        ("SYNTHETIC_ENTITIES", "0", "SYNTHETIC_ENTITIES='0' must be greater than 0"),
+        ("SYNTHETIC_ENTITIES", "1001", "SYNTHETIC_ENTITIES='1001' is more than 1000"),
     ],
 )
 def test_bad_value_is_rejected_naming_the_variable(name, value, message):

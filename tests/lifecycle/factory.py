@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from modelkit import artifacts
 from modelkit.lifecycle.gate import run_gate
 from modelkit.lifecycle.promotion import promote
-from modelkit.lifecycle.served_state import file_sha256
+from modelkit.served_state import file_sha256
 from modelkit.registry import find_registry_file, get_model
 from modelkit.training import forecaster as forecaster_model
 

@@ -13,12 +13,12 @@ from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.errors import ConfigError
 from modelkit.lifecycle.promotion import promote, prune, rollback
-from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
+from modelkit.served_state import file_sha256, read_state, served_version
 from modelkit.lifecycle.versions_table import version_rows
 from modelkit.model_loading import load_model
 
 from .factory import DETECTOR, detector, features_of, mark_accepted, write_version
-from .live_server import running_server
+from serving.live_server import running_server
 
 
 def accepted_version(root, run_id, created_at=None, **kwargs):

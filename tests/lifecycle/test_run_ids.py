@@ -12,7 +12,7 @@ from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.lifecycle.promotion import promote
 from modelkit.lifecycle.run_report import report_run
-from modelkit.lifecycle.served_state import file_sha256, read_state, served_version
+from modelkit.served_state import file_sha256, read_state, served_version
 from modelkit.settings import Settings
 
 from .factory import DETECTOR, mark_accepted, write_version
@@ -21,7 +21,7 @@ from .factory import DETECTOR, mark_accepted, write_version
 HOLDER = textwrap.dedent("""
     import os, sys
     from modelkit import artifacts
-    from modelkit.training.publish import claimed_run_id
+    from modelkit.staging import claimed_run_id
     root, model, run_id, what = sys.argv[1:5]
     if what == "claim":
         with claimed_run_id(root, model, run_id):
@@ -99,7 +99,7 @@ def test_a_second_local_train_with_a_running_run_id_is_refused_at_once(root, cap
 
 def test_two_writers_of_one_run_id_do_not_corrupt_each_other(root):
     """The second writer used to delete the first one's staging dir and start over in it."""
-    from modelkit.training.publish import remove_abandoned_staging
+    from modelkit.staging import remove_abandoned_staging
 
     first = start_holder(root, "same")
     staging = artifacts.versions_dir(root, DETECTOR) / ".staging-same"

@@ -1,7 +1,7 @@
 from modelkit import artifacts
 from modelkit.lifecycle.promotion import promote, rollback
 from modelkit.lifecycle.run_report import report_run
-from modelkit.lifecycle.served_state import read_state, served_version
+from modelkit.served_state import read_state, served_version
 from modelkit.settings import Settings
 
 from .factory import DETECTOR, mark_accepted, write_version

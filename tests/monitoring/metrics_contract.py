@@ -10,7 +10,7 @@ SCORER_METRICS = frozenset({
     "modelkit_model_last_accepted_training_timestamp_seconds", "modelkit_model_last_gate_accepted",
     "modelkit_model_schedule_seconds", "modelkit_forecast_abs_error", "modelkit_forecast_last_value_abs_error",
     "modelkit_anomaly_alarms_per_day", "modelkit_anomaly_alarm_budget_per_day",
-    "modelkit_feature_drift_psi", "modelkit_feature_drift_threshold",
+    "modelkit_feature_drift_psi", "modelkit_feature_drift_threshold", "modelkit_scoring_entities",
 })
 # Histograms are exported as <name>_bucket, _sum and _count.
 HISTOGRAMS = ("modelkit_scoring_duration_seconds", "modelkit_scoring_cycle_duration_seconds")

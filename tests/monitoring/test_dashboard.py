@@ -15,7 +15,7 @@ from chart_helpers import by_kind, find, render
 from metrics_contract import SCORER_METRICS, STANDARD_METRICS
 from promtool_helpers import metric_names, promtool, write_rule_file
 
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$model": ".*"}
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$model": ".*", "$topn": "10"}
 
 
 def dashboard(sets=()):
@@ -72,7 +72,7 @@ def test_panels_use_only_the_contracts_metrics_or_the_registry_queries():
     for title, expr in targets(board):
         if expr in actuals:
             continue
-        extra = metric_names(expr) - SCORER_METRICS - STANDARD_METRICS
+        extra = metric_names(as_sent(expr)) - SCORER_METRICS - STANDARD_METRICS
         if extra:
             unknown.append(f"{title}: {expr} uses {sorted(extra)}")
     assert not unknown, "\n".join(unknown)
@@ -97,3 +97,30 @@ def test_the_name_scanner_sees_through_labels_strings_and_functions():
 
 def test_no_dashboard_without_a_scorer():
     assert not [c for c in by_kind(render(sets=["prometheus.url="]), "ConfigMap") if c["metadata"]["name"] == "modelkit-models-dashboard"]
+
+
+def test_the_top_entities_panel_ranks_the_most_anomalous_entities_of_per_entity_models(tmp_path):
+    """The per-entity view: the N lowest scores (lower = more anomalous) among series with an entity
+    label, at the dashboard's end time. Checked by a real evaluation: promtool runs the panel's query on
+    per-node series (and a cluster-wide one, which has no entity and must not take a place)."""
+    _, board = dashboard()
+    [panel] = [p for p in board["panels"] if p["title"].startswith("Top entities")]
+    [target] = panel["targets"]
+    assert panel["type"] == "table" and target["instant"] is True and target["format"] == "table"
+    assert {v["name"]: v for v in board["templating"]["list"]}["topn"]["current"]["value"] == "10"
+    expr = target["expr"].replace("$topn", "2").replace("$model", ".*")
+    group = {"name": "dashboard", "rules": [{"record": "dashboard:top_entities", "expr": expr}]}
+    rules = write_rule_file([group], tmp_path / "top.yaml")
+    scores = {"worker-1": 0.1, "worker-2": -0.3, "worker-3": 0.05, "worker-4": 0.2}
+    series = [{"series": f'modelkit_anomaly_score{{model="node-detector",version="r1",entity="{k}",instance="{k}"}}',
+               "values": f"{v}x3"} for k, v in scores.items()]
+    series.append({"series": 'modelkit_anomaly_score{model="anomaly-detector",version="r9"}', "values": "-0.9x3"})
+    expected = [{"labels": f'dashboard:top_entities{{model="node-detector",version="r1",entity="{k}",instance="{k}"}}',
+                 "value": scores[k]} for k in ("worker-2", "worker-3")]
+    spec = {"rule_files": [str(rules)], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series,
+                       "promql_expr_test": [{"expr": "dashboard:top_entities", "eval_time": "2m", "exp_samples": expected}]}]}
+    test_file = tmp_path / "top.test.yaml"
+    test_file.write_text(__import__("yaml").safe_dump(spec, sort_keys=False))
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -84,3 +84,13 @@ def test_no_rules_without_a_scorer():
 
     for sets in (["scorer.enabled=false"], ["prometheus.url="], ["monitoring.rules.enabled=false"]):
         assert not by_kind(render(sets=sets), "PrometheusRule"), sets
+
+
+def test_the_scorer_target_keeps_the_entity_labels():
+    """A per-entity series' instance="worker-1" must survive the scrape: without honorLabels Prometheus
+    renames it exported_instance and sets instance to the scorer pod (scrape_config honor_labels), so the
+    incident alert would name the scorer instead of the node."""
+    from chart_helpers import by_kind, render
+
+    [monitor] = [m for m in by_kind(render(), "ServiceMonitor") if m["metadata"]["name"] == "modelkit-scorer"]
+    assert [endpoint.get("honorLabels") for endpoint in monitor["spec"]["endpoints"]] == [True]  # and test_scrape_labels.py

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelkit.scoring import drift
+from modelkit.evaluation import drift
 from modelkit.scoring.online_quality import AlarmCounter, ForecastLedger
 
 

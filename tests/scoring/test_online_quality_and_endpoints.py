@@ -11,7 +11,7 @@ import pytest
 from fixtures import history
 from lifecycle.factory import DETECTOR, FORECASTER
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import temporary_server
+from modelkit.serving.local_server import temporary_server
 from modelkit.scoring.predictors import RemotePredictor
 
 from .helpers import samples, value
@@ -50,7 +50,6 @@ def test_forecast_errors_against_the_actual_values_once_the_horizon_has_passed(m
 
 
 def test_scores_from_the_model_servers_v1_predict_and_a_server_that_goes_away(models, prometheus_server, monkeypatch):
-    pytest.importorskip("kserve")
     monkeypatch.setenv("MODELKIT_REGISTRY", str(models.registry))
     live = scorer(models, prometheus_server, prometheus_server.history_end)
     local = scorer(models, prometheus_server, prometheus_server.history_end)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import requests
 
+from fixtures.ci import unavailable
 from fixtures.prometheus import free_port, missing_binaries
 from fixtures.readiness import wait_ready
 from lifecycle.factory import DETECTOR
@@ -84,7 +85,7 @@ class StandInExporter:
 @pytest.fixture
 def drill_prometheus(tmp_path):
     if missing_binaries():
-        pytest.skip("Debian prometheus not installed")
+        unavailable(f"{', '.join(missing_binaries())} not installed (Debian packages prometheus, prometheus-node-exporter)")
     # Steady levels: the detector's inputs are deviations from the 6 h mean (0 here) and the restart rate.
     normal = {"node_cpu_utilisation": 0.4, "node_memory_utilisation": 0.6, "node_load_per_cpu": 0.5,
               "pod_cpu_to_request_ratio": 0.5, "restarts": 0}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.factory import DETECTOR, FORECASTER, promoted_setup, write_version
-from lifecycle.live_server import running_server
+from serving.live_server import running_server
 from modelkit import artifacts
 from modelkit.registry import get_model
 

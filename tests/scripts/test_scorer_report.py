@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.readiness import wait_ready
 from lifecycle.factory import DETECTOR, FORECASTER, promoted_setup
-from modelkit.lifecycle.local_server import free_port
+from modelkit.serving.local_server import free_port
 
 from .test_operator_scripts import script
 

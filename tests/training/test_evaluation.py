@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from modelkit.errors import ConfigError
-from modelkit.training.anomaly_evaluation import evaluate_flags, pr_auc, recall_by_kind
-from modelkit.training.events import count_touching, runs
+from modelkit.evaluation.anomaly import evaluate_flags, pr_auc, recall_by_kind
+from modelkit.evaluation.events import count_touching, runs
 from modelkit.training.splits import split_by_time
-from modelkit.training.thresholds import check_thresholds, metric_for
+from modelkit.thresholds import check_thresholds, metric_for
 
 MINUTE = 60
 

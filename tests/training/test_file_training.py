@@ -19,7 +19,7 @@ from modelkit.registry import get_model
 from modelkit.scoring import score_values, summarise
 from modelkit.settings import Settings
 from modelkit.training import anomaly_workflow, report
-from modelkit.training.anomaly_evaluation import evaluate_flags
+from modelkit.evaluation.anomaly import evaluate_flags
 from modelkit.training.detector_baseline import static_threshold_baseline
 from modelkit.training.params import check_params
 from modelkit.training.publish import publish_version
@@ -138,3 +138,43 @@ def test_score_takes_an_entity_file_and_scores_each_entity_on_its_own_history(tm
     summary = summarise(scored, panel_labels(read, labels, ("instance",)), 60, ("instance",))
     assert summary["entities"] == 2 and summary["events"] == 2 and summary["event_recall"] == 1.0
     print(json.dumps(summary))
+
+
+def test_score_prints_each_entitys_alarms_for_an_entity_model(tmp_path, monkeypatch):
+    """`modelkit score --data-file` on a per-node detector: the printed summary adds per_entity and
+    worst_entities (scoring/entity_summary.py), counted on each node's own scored rows."""
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(PROJECT / "tests" / "data"))
+    from entity_helpers import NODE_MODEL, entity_entry
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"models": [entity_entry(dataSource="synthetic", trainingHours=24)]}))
+    monkeypatch.setenv("MODELKIT_REGISTRY", str(registry))
+    node, root = NODE_MODEL["name"], tmp_path / "models"
+    run = start_run(anomaly_workflow.KINDS, {"MODEL_NAME": node, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "24",
+                                             "MODELS_ROOT": str(root), "RUN_ID": "v1"})
+    result = anomaly_workflow.train(run, end=END)
+    publish_version(run, result.model, result.metadata())
+    later = load_training_frame(run.spec, Settings.from_env({"MODEL_NAME": node, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "12",
+                                                             "SEED": "8"}), end=END).untouched
+    sick = later["instance"] == "worker-2"
+    incident = sick & (later.index >= later.index[sick][300]) & (later.index < later.index[sick][330])
+    later.loc[incident, ["node_cpu_utilisation", "node_load_per_cpu"]] *= 4
+    scored_path = tmp_path / "scored.csv"
+    done = modelkit("score", "--model", node, "--run-id", "v1", "--data-file", write(later, tmp_path / "p.csv"),
+                    "--output", str(scored_path), MODELKIT_REGISTRY=str(registry), MODELS_ROOT=str(root))
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    scored = pd.read_csv(scored_path, index_col="timestamp", parse_dates=True)
+    per_entity = summary["per_entity"]
+    assert set(per_entity) == {"worker-1", "worker-2", "worker-3"} and summary["entities"] == 3
+    assert {key: figures["rows"] for key, figures in per_entity.items()} == scored.groupby("instance").size().to_dict()
+    assert {key: figures["flagged_rows"] for key, figures in per_entity.items()} == scored.groupby("instance")["flagged"].sum().to_dict()
+    assert sum(figures["alarms"] for figures in per_entity.values()) == summary["alarms"]
+    flagged_in_incident = scored[(scored["instance"] == "worker-2")].loc[later.index[incident], "flagged"]
+    assert per_entity["worker-2"]["alarms"] >= 1 and flagged_in_incident.any()
+    worst = [w["alarms_per_day"] for w in summary["worst_entities"]]
+    assert len(worst) == 3 and worst == sorted(worst, reverse=True)

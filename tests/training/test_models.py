@@ -8,9 +8,10 @@ from sklearn.pipeline import make_pipeline
 
 from modelkit import features
 from modelkit.errors import ConfigError
+from modelkit.evaluation import forecast_targets as ff
+from modelkit.evaluation.anomaly import DEFAULT_FALSE_ALARMS_PER_DAY
+from modelkit.evaluation.forecast import evaluate
 from modelkit.training import anomaly_detector
-from modelkit.training import forecast_features as ff
-from modelkit.training.forecast_evaluation import evaluate
 
 MINUTE = 60
 
@@ -79,7 +80,7 @@ def test_budget_is_well_inside_the_registry_false_alarm_limit():
     share = anomaly_detector.CALIBRATION_SHARE
     assert 0 < share < 1
     assert anomaly_detector.false_alarm_budget({"maxFalseAlarmsPerDay": 4}) == pytest.approx(4 * share)
-    assert anomaly_detector.false_alarm_budget({}) == pytest.approx(anomaly_detector.DEFAULT_FALSE_ALARMS_PER_DAY * share)
+    assert anomaly_detector.false_alarm_budget({}) == pytest.approx(DEFAULT_FALSE_ALARMS_PER_DAY * share)
 
 
 def test_calibration_without_validation_events_takes_the_most_sensitive_threshold_within_budget():

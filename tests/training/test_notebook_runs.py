@@ -13,7 +13,7 @@ import pytest
 from modelkit.artifacts import MODEL_FILE, read_metadata
 from modelkit.model_loading import load_model
 from modelkit.registry import get_model
-from modelkit.training.thresholds import check_thresholds
+from modelkit.thresholds import check_thresholds
 
 from .conftest import PROJECT
 

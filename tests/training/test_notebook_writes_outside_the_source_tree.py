@@ -5,11 +5,9 @@ folder), writes its version under the configured models root, here the checkout'
 
 from __future__ import annotations
 
-import os
 import shutil
 
-import pytest
-
+from fixtures.ci import unavailable
 from fixtures.project import PROJECT_ROOT, copy_project
 from modelkit import settings
 from modelkit.artifacts import read_metadata
@@ -26,10 +24,7 @@ def tree(folder):
 
 def test_a_notebook_run_from_its_folder_writes_under_the_checkouts_models_root(tmp_path):
     if settings.CLUSTER_MODELS_ROOT.exists():  # the notebook would rightly write there: not on a test machine
-        message = f"{settings.CLUSTER_MODELS_ROOT} exists on this machine, so it is the default models root: remove it"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI: {message}")
-        pytest.skip(message)
+        unavailable(f"{settings.CLUSTER_MODELS_ROOT} exists on this machine, so it is the default models root: remove it")
     project = copy_project(tmp_path)
     shutil.copy(PROJECT_ROOT / NOTEBOOK, project / NOTEBOOK)
     before = tree(project / "notebooks")

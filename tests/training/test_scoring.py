@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelkit.lifecycle.served_state import file_sha256
+from modelkit.served_state import file_sha256
 from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.data import load_training_frame
@@ -17,7 +17,7 @@ from modelkit.features import model_inputs
 from modelkit.registry import get_model
 from modelkit.scoring import read_metrics_file, score_values, train_on_values
 from modelkit.settings import Settings
-from modelkit.training.events import runs
+from modelkit.evaluation.events import runs
 from modelkit.training.publish import publish_version
 
 from .conftest import PROJECT

@@ -34,6 +34,11 @@ class TimeGrid:
         return {"start": iso(self.start_seconds), "end": iso(self.end_seconds), "step_seconds": self.step_seconds, "rows": self.points}
 
 
+def fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Gaps (NaN) filled linearly in time inside a series, and with the nearest value at its edges."""
+    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill()
+
+
 def make_grid(hours: float, step_seconds: int, end: datetime | float | None = None) -> TimeGrid:
     """The last `hours` of time ending at `end` (default now), floored to a multiple of the step.
 
@@ -57,8 +62,3 @@ def make_grid(hours: float, step_seconds: int, end: datetime | float | None = No
         end_seconds = float(end)
     floored = int(end_seconds // step_seconds) * step_seconds
     return TimeGrid(end_seconds=floored, step_seconds=step_seconds, points=points)
-
-
-def fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Gaps filled linearly in time, at the edges with the nearest value."""
-    return frame.interpolate(method="linear", limit_area="inside").ffill().bfill()

@@ -8,18 +8,17 @@ import numpy as np
 import pandas as pd
 
 from .anomalies import Segment
-from .grid import TimeGrid
 from .synthetic import clip_to_bounds
 
 HYBRID_BLOCK_HOURS = 6
 BLOCK_KIND = "synthetic"
 
 
-def block_pieces(points: int, grid: TimeGrid) -> list[tuple[str, int]]:
+def block_pieces(points: int, step_seconds: int) -> list[tuple[str, int]]:
     """`points` rows of synthetic blocks of HYBRID_BLOCK_HOURS (the last one shorter), to be placed."""
     if points <= 0:
         return []
-    size = max(1, min(HYBRID_BLOCK_HOURS * 3600 // grid.step_seconds, points))
+    size = max(1, min(HYBRID_BLOCK_HOURS * 3600 // step_seconds, points))
     whole, rest = divmod(points, size)
     return [(BLOCK_KIND, size)] * whole + ([(BLOCK_KIND, rest)] if rest else [])
 

@@ -8,17 +8,25 @@ bounded; timeouts, connection errors, 429 and 5xx are retried with exponential b
 failure (a body cut short, a 200 that is not JSON); other 4xx are not (a bad query is
 reported with Prometheus' own error text). Samples are checked: +Inf/-Inf/NaN become gaps
 (counted), anything else malformed is a DataError naming the query.
+
+`fetch` expects one series per query (a cluster-wide aggregate); `fetch_grouped` takes one
+query per metric that returns a series per entity (`avg by (instance) (...)`) and splits them
+by their label values. Big matrix answers (300 series x 10,080 points is ~80 MB of JSON) are
+read by `scan_matrix`, which reads Prometheus' compact layout straight from the bytes without
+building a Python object per sample; any other layout goes through the JSON decoder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import requests
@@ -32,6 +40,8 @@ log = logging.getLogger("modelkit.data")
 MAX_POINTS_PER_REQUEST = 11_000
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30
+STREAM_CHUNK_BYTES = 1 << 20
+MAX_LABELS_BYTES = 1 << 20  # a series' labels object longer than this is not Prometheus' layout
 
 Progress = Callable[[int, int], None]
 class PrometheusUnavailable(DataError):
@@ -56,6 +66,14 @@ class PrometheusBadAnswer(DataError):
 class Chunk:
     positions: np.ndarray  # grid positions of the samples
     values: np.ndarray  # NaN where the sample was +Inf, -Inf or NaN
+    non_finite: int
+    seconds: float
+
+
+@dataclass
+class GroupedChunk:
+    first: int  # grid position of the chunk's first point
+    series: dict[tuple[str, ...], np.ndarray]  # label values -> the chunk's points (NaN: no finite sample)
     non_finite: int
     seconds: float
 
@@ -122,8 +140,10 @@ class PrometheusClient:
             timeout_seconds=settings.prometheus_timeout_seconds,
         )
 
-    def _post(self, form: dict[str, str]) -> dict:
-        """The `data` of a successful answer; transport and decoding failures are retried alike."""
+    def _post(self, form: dict[str, str], shortcut: Callable[[Iterator[bytes]], object] | None = None):
+        """The `data` of a successful answer, or what `shortcut` makes of the streamed body of a 200;
+        when it makes nothing of it (None: another layout), the request is sent again and decoded as
+        JSON. Transport and decoding failures are retried alike."""
         endpoint = f"{self.url}/api/v1/query_range"
         query = form["query"]
         last_problem, server_asks = "", 0.0
@@ -132,7 +152,13 @@ class PrometheusClient:
                 time.sleep(max(self.backoff_seconds * 2 ** (attempt - 1), server_asks))
             self.stats.count(retry=attempt > 0)
             try:
-                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
+                response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify, stream=shortcut is not None)
+                if shortcut is not None and response.status_code == 200:
+                    quick = shortcut(response.iter_content(STREAM_CHUNK_BYTES))
+                    if quick is not None:
+                        return quick
+                    shortcut = None
+                    response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
                 raise PrometheusUnavailable(f"TLS to {self.url} failed: {exc}; set PROMETHEUS_CA_BUNDLE to the CA that signed its certificate") from exc
             except requests.RequestException as exc:  # refused, reset, timed out, body cut short or undecodable
@@ -177,9 +203,30 @@ class PrometheusClient:
     def fetch(self, queries: dict[str, str], grid: TimeGrid, progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Each named query's values on the grid (NaN where Prometheus has no finite sample; all NaN for no series)."""
         out = {name: np.full(grid.points, np.nan) for name in queries}
+        for name, chunk in self._chunks(queries, grid, lambda name, first: self._fetch_chunk(queries[name], grid, first), progress):
+            out[name][chunk.positions] = chunk.values
+        return out
+
+    def fetch_grouped(self, queries: dict[str, str], labels: dict[str, tuple[str, ...]], grid: TimeGrid,
+                      progress: Progress | None = None) -> dict[str, dict[tuple[str, ...], np.ndarray]]:
+        """Each named query's series by the values of its `labels` (NaN where a series has no finite
+        sample); a query with labels () must return at most one series, keyed ()."""
+        out: dict[str, dict[tuple[str, ...], np.ndarray]] = {name: {} for name in queries}
+        fetch = lambda name, first: self._fetch_grouped_chunk(name, queries[name], labels[name], grid, first)  # noqa: E731
+        for name, chunk in self._chunks(queries, grid, fetch, progress):
+            for key, points in chunk.series.items():
+                if len(points) == grid.points:  # the whole window in one chunk: kept as it is, no copy
+                    out[name][key] = points
+                else:
+                    out[name].setdefault(key, np.full(grid.points, np.nan))[chunk.first : chunk.first + len(points)] = points
+        return out
+
+    def _chunks(self, queries: dict[str, str], grid: TimeGrid, fetch: Callable, progress: Progress | None):
+        """(name, chunk) for every chunk of every query as it arrives, MAX_POINTS_PER_REQUEST points each,
+        at most max_in_flight at a time; the first DataError cancels the rest."""
         jobs = [(name, first) for name in queries for first in range(0, grid.points, MAX_POINTS_PER_REQUEST)]
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
-            futures = {pool.submit(self._fetch_chunk, queries[name], grid, first): name for name, first in jobs}
+            futures = {pool.submit(fetch, name, first): name for name, first in jobs}
             for done, future in enumerate(as_completed(futures), start=1):
                 name = futures[future]
                 try:
@@ -188,12 +235,40 @@ class PrometheusClient:
                     for other in futures:
                         other.cancel()
                     raise
-                out[name][chunk.positions] = chunk.values
                 self.stats.seconds_by_query[name] = self.stats.seconds_by_query.get(name, 0.0) + chunk.seconds
                 self.stats.non_finite_by_query[name] = self.stats.non_finite_by_query.get(name, 0) + chunk.non_finite
+                yield name, chunk
                 if progress:
                     progress(done, len(jobs))
-        return out
+
+    def _fetch_grouped_chunk(self, name: str, query: str, labels: tuple[str, ...], grid: TimeGrid, first: int) -> GroupedChunk:
+        last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
+        start = grid.start_seconds + first * grid.step_seconds
+        end = grid.start_seconds + last * grid.step_seconds
+        began = time.perf_counter()
+        answer = self._post({"query": query, "start": str(start), "end": str(end), "step": f"{grid.step_seconds}s"}, shortcut=scan_matrix)
+        if isinstance(answer, dict):  # not the compact layout: the JSON decoder's result
+            answer = _matrix_series(answer, query)
+        if not labels and len(answer) > 1:
+            raise PrometheusQueryError(f"query {query!r} returned {len(answer)} series; expected one after aggregation")
+        series, non_finite = {}, 0
+        for metric, stamps, values in answer:
+            missing = next((label for label in labels if label not in metric), None)
+            if missing is not None:
+                raise PrometheusQueryError(
+                    f"metric {name!r}: query {query!r} returned a series without the entity label {missing!r} "
+                    f"(labels {metric}); the query must keep {missing!r} (aggregate `by ({', '.join(labels)})` or leave it "
+                    "unaggregated), or mark the metric `entityJoin: broadcast` if it is a cluster-level value")
+            key = tuple(metric[label] for label in labels)
+            if key in series:
+                raise PrometheusQueryError(f"metric {name!r}: query {query!r} returned two series for {dict(zip(labels, key))}")
+            bad = ~np.isfinite(values)
+            non_finite += int(bad.sum())
+            values[bad] = np.nan
+            points = np.full(last + 1 - first, np.nan)
+            points[_grid_positions(stamps, grid, first, last, query) - first] = values
+            series[key] = points
+        return GroupedChunk(first, series, non_finite, time.perf_counter() - began)
 
     def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> Chunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
@@ -209,16 +284,99 @@ class PrometheusClient:
         if not result:
             return Chunk(np.empty(0, dtype=np.int64), np.empty(0), 0, time.perf_counter() - began)
         stamps, values = _samples(_field(result, 0, dict, query), query)
-        positions = np.rint((stamps - grid.start_seconds) / grid.step_seconds).astype(np.int64)
-        off_grid = (positions < first) | (positions > last) | (np.abs(grid.start_seconds + positions * grid.step_seconds - stamps) > 1e-3)
-        if off_grid.any():
-            bad = stamps[off_grid][0]
-            raise PrometheusBadAnswer(
-                f"query {query!r}: Prometheus answered a sample at {bad!r}, outside the requested {start}..{end} every {grid.step_seconds} s"
-            )
+        positions = _grid_positions(stamps, grid, first, last, query)
         non_finite = ~np.isfinite(values)
         values[non_finite] = np.nan  # +Inf/-Inf/NaN (a division by zero): a gap, like a missing sample
         return Chunk(positions, values, int(non_finite.sum()), time.perf_counter() - began)
+
+
+def _grid_positions(stamps: np.ndarray, grid: TimeGrid, first: int, last: int, query: str) -> np.ndarray:
+    """The grid positions of sample times, which must be grid points in [first, last]."""
+    positions = np.rint((stamps - grid.start_seconds) / grid.step_seconds).astype(np.int64)
+    off_grid = (positions < first) | (positions > last) | (np.abs(grid.start_seconds + positions * grid.step_seconds - stamps) > 1e-3)
+    if off_grid.any():
+        start, end = (grid.start_seconds + p * grid.step_seconds for p in (first, last))
+        raise PrometheusBadAnswer(
+            f"query {query!r}: Prometheus answered a sample at {stamps[off_grid][0]!r}, outside the requested {start}..{end} every {grid.step_seconds} s"
+        )
+    return positions
+
+
+Series = list[tuple[dict[str, str], np.ndarray, np.ndarray]]  # (labels, sample times, values) per series
+
+_MATRIX_START = b'{"status":"success","data":{"resultType":"matrix","result":['
+# One series' opening up to its samples: a labels object of JSON strings (escapes included), then "values".
+_SERIES_START = re.compile(rb'\{"metric":(\{(?:"(?:[^"\\]|\\.)*":"(?:[^"\\]|\\.)*",?)*\}),"values":\[')
+
+
+def scan_matrix(chunks: Iterable[bytes]) -> Series | None:
+    """The series of a matrix answer in Prometheus' compact JSON layout, read from the body's chunks
+    as they arrive (a series at a time: the body is never held whole), or None when the body is laid
+    out otherwise (the caller then decodes it as JSON and checks it there)."""
+    stream = iter(chunks)
+    buffer, ended = bytearray(), False
+
+    def more() -> bool:
+        nonlocal ended
+        chunk = next(stream, None)
+        ended = chunk is None
+        if chunk:
+            buffer.extend(chunk)
+        return not ended
+
+    while len(buffer) < len(_MATRIX_START) and more():
+        pass
+    if not buffer.startswith(_MATRIX_START):
+        return None
+    del buffer[: len(_MATRIX_START)]
+    series: Series = []
+    while True:
+        while not buffer[:1] and more():
+            pass
+        if buffer[:1] == b"]":
+            return series
+        opening = _SERIES_START.match(buffer)
+        while opening is None and len(buffer) < MAX_LABELS_BYTES and more():
+            opening = _SERIES_START.match(buffer)
+        if opening is None:
+            return None
+        end = buffer.find(b"]]", opening.end())
+        while end < 0:
+            searched = len(buffer)
+            if not more():
+                break
+            end = buffer.find(b"]]", max(opening.end(), searched - 1))  # only what arrived (and a "]]" split across chunks)
+        while len(buffer) < end + 4 and more():
+            pass
+        if end < 0 or buffer[end + 2 : end + 3] != b"}":  # no samples, or more than values (histograms): the JSON path says
+            return None
+        parts = bytes(buffer[opening.end() + 1 : end]).split(b'"')  # ts,"v"],[ts,"v" -> [b'ts,', b'v', b'],[ts,', b'v', b'']
+        try:
+            values = np.array(parts[1::2]).astype(np.float64)
+            stamps = np.array([float(part.strip(b"],[")) for part in parts[0:-1:2]])
+        except ValueError:
+            return None
+        if len(stamps) != len(values) or parts[-1] != b"":
+            return None
+        series.append((json.loads(bytes(opening.group(1))), stamps, values))
+        following = buffer[end + 3 : end + 4]
+        if following not in (b",", b"]"):
+            return None
+        del buffer[: end + 3 + (following == b",")]
+
+
+def _matrix_series(data: dict, query: str) -> Series:
+    """The series of a decoded answer, which must be a matrix."""
+    if data.get("resultType") != "matrix":
+        raise PrometheusQueryError(f"query {query!r} returned a {data.get('resultType')}, not a range of values (resultType matrix)")
+    out: Series = []
+    for position, _ in enumerate(_field(data, "result", list, query)):
+        series = _field(data["result"], position, dict, query)
+        labels = series.get("metric", {})
+        if not isinstance(labels, dict):
+            raise PrometheusBadAnswer(f"Prometheus' answer to query {query!r} has a series whose `metric` is not an object")
+        out.append((labels, *_samples(series, query)))
+    return out
 
 
 def _field(container, key, kind: type, query: str):

@@ -17,17 +17,23 @@ rules, all relative to the metric's own values (so they hold for ratios, bytes a
                      event shows in a rate window of rows, so a mostly-zero restart rate trains.
 
 The figures of every metric go into the provenance (`input_checks`).
+
+A per-entity model is trained across its entities, on each entity's deviation from its own
+history: a metric is refused when it is degenerate over all entities' rows together (then no
+entity could teach the model anything about it). One entity whose metric does not move (an idle
+node's CPU stays at 0, a drained node's load is constant) is not a reason to refuse the model:
+it is listed under `degenerate_entities` with the reason, and its rows stay in the frame.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..registry import ModelSpec
+from ..registry import BROADCAST, ModelSpec
 
 MIN_RELATIVE_RANGE = 1e-6
 MAX_TOP_VALUE_SHARE = 0.99
@@ -76,15 +82,39 @@ def problem(figures: dict[str, Any], metric_type: str) -> str | None:
 def check_training_values(values: pd.DataFrame, spec: ModelSpec, source: str, window: dict[str, Any]) -> dict[str, Any]:
     """The figures per metric; raise DegenerateFeature naming the first metric no model can learn from."""
     figures = {m.name: value_figures(values[m.name].to_numpy(dtype=float)) for m in spec.metrics}
+    _refuse_degenerate(figures, spec, source, window)
+    return {
+        "rules": {"min_relative_range": MIN_RELATIVE_RANGE, "max_top_value_share_gauge": MAX_TOP_VALUE_SHARE},
+        "metrics": figures,
+    }
+
+
+def check_panel_values(entities: Sequence, spec: ModelSpec, source: str, window: dict[str, Any]) -> dict[str, Any]:
+    """The figures per metric over all entities (refused as above), and the entities whose own values are degenerate."""
+    figures = {m.name: value_figures(np.concatenate([e.values[m.name].to_numpy(dtype=float) for e in entities]))
+               for m in spec.metrics}
+    _refuse_degenerate(figures, spec, source, window, f" of all {len(entities)} entities")
+    degenerate: dict[str, dict[str, str]] = {}
+    for entity in entities:
+        for metric in spec.metrics:
+            if metric.entity_join == BROADCAST:
+                continue
+            reason = problem(value_figures(entity.values[metric.name].to_numpy(dtype=float)), metric.type)
+            if reason:
+                degenerate.setdefault(entity.key, {})[metric.name] = reason
+    return {
+        "rules": {"min_relative_range": MIN_RELATIVE_RANGE, "max_top_value_share_gauge": MAX_TOP_VALUE_SHARE},
+        "metrics": figures,
+        "degenerate_entities": degenerate,
+    }
+
+
+def _refuse_degenerate(figures: dict[str, dict[str, Any]], spec: ModelSpec, source: str, window: dict[str, Any], scope: str = "") -> None:
     for metric in spec.metrics:
         reason = problem(figures[metric.name], metric.type)
         if reason:
             raise DegenerateFeature(
                 f"model {spec.name!r} metric {metric.name!r} ({metric.type}, query {metric.query!r}) {reason} in the {source} "
-                f"data from {window['start']} to {window['end']}: a model trained on it would never flag it. Check the query "
+                f"data{scope} from {window['start']} to {window['end']}: a model trained on it would never flag it. Check the query "
                 "returns the metric you mean, train on a longer window (TRAINING_HOURS), or drop the metric from the registry entry"
             )
-    return {
-        "rules": {"min_relative_range": MIN_RELATIVE_RANGE, "max_top_value_share_gauge": MAX_TOP_VALUE_SHARE},
-        "metrics": figures,
-    }

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from ..registry import ModelSpec
+from ..registry import BROADCAST, ModelSpec
 from .grid import TimeGrid
 from .hints import metric_hints
 
@@ -24,6 +24,8 @@ DAY = 86400.0
 WEEK = 7 * DAY
 PEAK_HOUR_UTC = 14
 METRIC_STREAM = 1  # rng stream ids; each metric also mixes in its position
+ENTITY_STREAM = 4  # an entity's own baseline; entity i's series also mix in i + 1
+ENTITY_SPREAD = 0.3  # an entity's level, daily swing, noise and event rate: the metric's x U(1 - s, 1 + s)
 
 
 def activity(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,10 +87,33 @@ def clip_to_bounds(values: np.ndarray, hints: dict[str, Any]) -> np.ndarray:
     return np.clip(values, low, high)
 
 
-def synthetic_values(spec: ModelSpec, grid: TimeGrid, seed: int) -> pd.DataFrame:
-    """One column per registry metric, in order, on the grid; normal behaviour, no anomalies."""
+def entity_hints(hints: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """One entity's own version of a metric's hints: a busier or quieter node, within the metric's bounds."""
+    own = dict(hints)
+    for key in ("baseline", "daily", "noise", "events_per_hour"):
+        if own.get(key) is not None:
+            own[key] = own[key] * rng.uniform(1 - ENTITY_SPREAD, 1 + ENTITY_SPREAD)
+    if own.get("baseline") is not None:
+        own["baseline"] = float(clip_to_bounds(np.array([own["baseline"]]), hints)[0])
+    return own
+
+
+def synthetic_values(spec: ModelSpec, grid: TimeGrid, seed: int, entity: int | None = None) -> pd.DataFrame:
+    """One column per registry metric, in order, on the grid; normal behaviour, no anomalies.
+
+    `entity` (0-based) gives that entity's series of a per-entity model: its own baseline per metric;
+    broadcast metrics stay the cluster-level series, the same for every entity."""
     columns = {}
     for position, metric in enumerate(spec.metrics):
-        rng = np.random.default_rng([seed, METRIC_STREAM, position])
-        columns[metric.name] = synthetic_series(metric_hints(metric, spec.name), grid, rng)
+        hints = metric_hints(metric, spec.name)
+        stream = [seed, METRIC_STREAM, position]
+        if entity is not None and metric.entity_join != BROADCAST:
+            hints = entity_hints(hints, np.random.default_rng([seed, ENTITY_STREAM, entity, position]))
+            stream.append(entity + 1)
+        columns[metric.name] = synthetic_series(hints, grid, np.random.default_rng(stream))
     return pd.DataFrame(columns, index=grid.index())
+
+
+def synthetic_entity_labels(spec: ModelSpec, count: int) -> list[tuple[str, ...]]:
+    """The label values of synthetic entity 1..count: worker-i for `instance`, <label>-i for other labels."""
+    return [tuple(f"worker-{i}" if label == "instance" else f"{label}-{i}" for label in spec.entity) for i in range(1, count + 1)]

@@ -1,5 +1,5 @@
 """Lifecycle subcommands of `modelkit`: train, validate, promote, rollback, versions,
-serve, smoke-test, report-run, demo. Options win over the pipeline's environment (MODEL_NAME,
+smoke-test, report-run, demo (`serve` is modelkit.serving.cli). Options win over the pipeline's environment (MODEL_NAME,
 RUN_ID, MODELS_ROOT, DATA_SOURCE, DATA_FILE, TRAINING_HOURS, MODELKIT_ROLLOUT_TIMEOUT, PIPELINE_TASKS_STATUS),
 which wins over the registry entry: modelkit.settings' one precedence rule (OPTION_VARIABLES)."""
 
@@ -15,14 +15,6 @@ from ..registry import get_model
 from ..settings import (DATA_SOURCES, DEFAULT_ROLLOUT_TIMEOUT, Settings, models_root_from_env, options_from, read,
                         rollout_timeout)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-# Parsing a request's JSON stays on the event loop and numpy's list-to-array conversion holds
-# the GIL: about 3.5 ms per 1,000 rows of 5 full-precision floats (bench/bench_serving.py), so
-# 10,000 rows (~1 MB) keep that stall of every other request near 35 ms, under the 100 ms p99
-# goal. The body limit alone let 1.3 M rows of "0" through.
-DEFAULT_MAX_ROWS = 10_000
 
 
 # The options of these subcommands (argparse dest) and the settings variable each stands for.
@@ -71,8 +63,9 @@ def serve_switched_version(settings: Settings, run_id: str, args: argparse.Names
 
     ConfigError (exit 2) when the serving side did not follow, naming it: the file on disk
     has switched, but what answers requests has not."""
-    from .cluster import in_cluster, roll_inference_service
-    from .local_server import reload_local_server
+    from ..settings import in_cluster
+    from .cluster import roll_inference_service
+    from ..serving.local_server import reload_local_server
 
     try:
         if in_cluster():
@@ -117,7 +110,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_versions(args: argparse.Namespace) -> int:
     from ..registry import load_registry
-    from ..training.thresholds import metric_for
+    from ..thresholds import metric_for
     from .policy import policy_for
     from .versions_table import format_rows, version_rows
 
@@ -135,25 +128,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .served_model import ServedModel
-    from .server import promoted_models, run
-
-    if args.max_rows < 1:
-        raise ConfigError(f"--max-rows {args.max_rows}: must be at least 1")
-    if args.model_dir:
-        if not args.model_name:
-            raise ConfigError("--model-dir needs --model-name (the name in /v1/models/<name>)")
-        models, root = [ServedModel(args.model_name, Path(args.model_dir), args.max_rows)], None
-    else:
-        root = models_root(args)
-        models = promoted_models(root, args.model, args.max_rows)
-    run(models, args.host, args.port, args.max_body_bytes, announce_in=root, repository_api=args.repository_api)
-    return 0
-
-
 def cmd_smoke_test(args: argparse.Namespace) -> int:
-    from .served_state import served_version
+    from ..served_state import served_version
     from .smoke import smoke_test
 
     settings = run_settings(args)
@@ -179,7 +155,7 @@ def cmd_report_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.publish import claimed_run_id
+    from ..staging import claimed_run_id
     from .local_pipeline import run_local_pipeline
 
     get_model(args.model)
@@ -250,21 +226,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--models-root")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_versions)
-
-    p = subparsers.add_parser("serve", help="run the KServe model server for the promoted models")
-    p.add_argument("--models-root")
-    p.add_argument("--model", action="append", help="serve only this model (repeatable)")
-    p.add_argument("--model-name", help="cluster runtime: the one model's name")
-    p.add_argument("--model-dir", help="cluster runtime: the one model's directory (KServe mounts /mnt/models)")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
-    p.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
-                   help=f"rows (instances) per request; more get HTTP 413 (default {DEFAULT_MAX_ROWS})")
-    p.add_argument("--repository-api", choices=("auto", "on", "off"), default="auto",
-                   help="POST /v2/repository/models/<name>/load (local promote/rollback reload); "
-                        "auto = on only when bound to a loopback address")
-    p.set_defaults(handler=cmd_serve)
 
     p = subparsers.add_parser("smoke-test", help="check the endpoint answers like the promoted version")
     _model_options(p, run_id=False)

@@ -54,11 +54,6 @@ class RolloutFailed(ConfigError):
     """The rollout cannot finish (for example the Deployment's progress deadline passed)."""
 
 
-def in_cluster() -> bool:
-    """True inside a pod that can talk to the API server (Kubernetes sets these)."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
-
-
 def api_server_url(host: str, port: str) -> str:
     """https URL of the API server; an IPv6 address is bracketed (RFC 3986 host syntax)."""
     if ":" in host and not host.startswith("["):

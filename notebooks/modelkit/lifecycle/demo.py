@@ -20,8 +20,8 @@ from .. import artifacts
 from ..errors import ConfigError, GateRejected
 from ..registry import get_model
 from .local_pipeline import run_local_pipeline
-from .local_server import temporary_server
-from .served_state import served_version
+from ..serving.local_server import temporary_server
+from ..served_state import served_version
 
 DEMO_MODELS = ("anomaly-detector", "predictive-analytics")
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}

@@ -6,11 +6,12 @@ unpickler, fresh process), expects as many features as the contract and predicts
 finite values of the right shape on the recorded held-out `probe_input`; its held-out
 quality on untouched rows is good enough whatever the registry says (a forecaster beats
 every naive forecast on every metric, mae_ratio < 1; a detector stays within its
-false-alarm limit on a slice long enough to allow at least one); the registry's
+false-alarm limit on a slice long enough to allow at least one; per entity-day for a
+per-entity model, whose days are entity-days); the registry's
 thresholds hold; real data was used when the registry requires it; and the primary
 metric is not worse than the served version's by more than the tolerance (skipped with
 --force, which is recorded). For that comparison the candidate's recorded held-out window
-(replay.py) is replayed through both versions, so they are judged on the same rows even
+(evaluation/replay.py) is replayed through both versions, so they are judged on the same rows even
 when they were trained on other data or hours; a version without a window (older modelkit)
 is compared by its recorded metrics, only when both were evaluated on the same data source
 and hours. The verdict goes into metadata.json under `gate`.
@@ -25,14 +26,14 @@ from typing import Any
 
 from .. import artifacts
 from ..errors import ConfigError, GateRejected
+from ..evaluation.anomaly import false_alarm_limit
+from ..evaluation.probe import probe_in_fresh_process
+from ..evaluation.replay import KEY as REPLAY_KEY
+from ..evaluation.replay import replay_metrics
 from ..registry import ModelSpec
-from ..training.thresholds import check_thresholds
-from ..training.anomaly_detector import false_alarm_limit
+from ..served_state import file_sha256, served_version
+from ..thresholds import check_thresholds
 from .policy import PromotionPolicy, policy_for
-from .probe import probe_in_fresh_process
-from .replay import KEY as REPLAY_KEY
-from .replay import replay_metrics
-from .served_state import file_sha256, served_version
 
 ANOMALY_LABELS = {-1, 1}
 # Versions are compared only when their held-out metrics come from the same kind of data.
@@ -126,7 +127,8 @@ def check_held_out_quality(spec: ModelSpec, metadata: dict[str, Any]) -> list[st
         return [f"its false-alarm limit of {limit:g}/day allows less than one false alarm on the {days:.2f}-day held-out "
                 "slice, so it cannot be checked; train on more hours or raise maxFalseAlarmsPerDay"]
     if per_day > limit:
-        return [f"{per_day:.2f} false alarms/day on untouched held-out rows, over its limit of {limit:g}/day"]
+        unit = "entity-day" if "entities" in metrics else "day"  # an entity model's rates are per entity-day
+        return [f"{per_day:.2f} false alarms/{unit} on untouched held-out rows, over its limit of {limit:g}/{unit}"]
     return []
 
 

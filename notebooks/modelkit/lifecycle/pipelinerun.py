@@ -1,14 +1,18 @@
-"""The PipelineRun a person (scripts/trigger-model-training.sh) creates to train a model.
+"""The project's PipelineRuns, from one builder: the chart's run spec of each model and the ones
+a person (scripts/trigger-model-training.sh) creates to train a model.
 
-Built as data and printed as JSON for `kubectl create -f -`, so no value is ever pasted
-into YAML or a shell script. `generateName` (hence `create`, not `apply`) and the
-`model-name` label the guide's commands select on. Params left out (data source,
-hours, git) take the Pipeline's defaults: the registry entry's and the chart's (no
-git-url: the notebooks baked into the workbench image). `timeouts` split the registry
-entry's `timeout` so that `finally` keeps its share. Given the chart's run spec for the model
-(ConfigMap `<model>-training-run`, `--run-spec FILE`), the run takes its `taskRunTemplate`:
-the service account, the pod security context and, with ReadWriteOnce storage, the affinity
-that puts every task pod on the volume's node.
+`build_pipelinerun` lays out every run (params, the timeouts split, taskRunTemplate); the
+generator renders its output into the chart's ConfigMap `<model>-training-run` with Helm
+expressions for what Helm knows at render time (generator/run_spec.py), and
+`pipelinerun_manifest` fills it from the registry for a run made by hand. A hand-made run is
+built as data and printed as JSON for `kubectl create -f -`, so no value is ever pasted into
+YAML or a shell script. `generateName` (hence `create`, not `apply`) and the `model-name` label
+the guide's commands select on. Params left out (data source, data file, hours, git) take the
+Pipeline's defaults: the registry entry's and the chart's (no git-url: the notebooks baked into the
+workbench image). `timeouts` split the run's `timeout` so that `finally` keeps its share.
+Given the chart's run spec for the model (`--run-spec FILE`), the run takes its
+`taskRunTemplate`: the service account, the pod security context and, with ReadWriteOnce
+storage, the affinity that puts every task pod on the volume's node.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -53,29 +57,42 @@ def chart_task_run_template(run_spec_text: str, source: str) -> dict[str, Any]:
     return template
 
 
-def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
-                         data_source: str | None = None, git_url: str | None = None, git_ref: str | None = None,
-                         data_file: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
-    spec = get_model(model)
-    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref,
-                        data_file=data_file)
-    manifest = {
+def task_run_template(service_account: Any, security_context: Any, pod_fields: Mapping[Any, Any] | None = None) -> dict[Any, Any]:
+    """`spec.taskRunTemplate`: Tekton applies its pod template to every task pod of the run
+    (tektoncd/pipeline docs/pipelineruns.md, "Specifying a Pod template"); `pod_fields` such as the affinity."""
+    return {"serviceAccountName": service_account, "podTemplate": {"securityContext": security_context, **(pod_fields or {})}}
+
+
+def build_pipelinerun(model: str, namespace: Any, params: Mapping[str, Any], timeouts: Any,
+                      task_run_template: Mapping[Any, Any] | None = None, labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one PipelineRun of `model` (params None: the Pipeline's default); values may be Helm expressions."""
+    spec: dict[str, Any] = {
+        "pipelineRef": {"name": PIPELINE_NAME},
+        "params": [{"name": k, "value": v} for k, v in params.items() if v is not None],
+        "timeouts": timeouts,  # tasks + finally = pipeline: a run that times out still reports and cleans up
+    }
+    if task_run_template is not None:
+        spec["taskRunTemplate"] = task_run_template
+    return {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
         "metadata": {"generateName": f"train-{model}-", "namespace": namespace,
-                     "labels": {"model-name": model, "app.kubernetes.io/part-of": "self-healing-platform"}},
-        "spec": {"pipelineRef": {"name": PIPELINE_NAME},
-                 "params": [{"name": k, "value": v} for k, v in params.items() if v is not None],
-                 # tasks + finally = pipeline: a run that times out still reports and cleans up.
-                 "timeouts": run_timeouts(spec.timeout)},
+                     "labels": {"model-name": model, "app.kubernetes.io/part-of": "self-healing-platform", **(labels or {})}},
+        "spec": spec,
     }
-    if task_run_template is not None:
-        manifest["spec"]["taskRunTemplate"] = task_run_template
-    return manifest
+
+
+def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
+                         data_source: str | None = None, git_url: str | None = None, git_ref: str | None = None,
+                         data_file: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run a person creates: params checked against the registry, the registry's timeout split here."""
+    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref,
+                        data_file=data_file)
+    return build_pipelinerun(model, namespace, params, run_timeouts(get_model(model).timeout), task_run_template)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Print the PipelineRun that trains a model, as JSON for `kubectl create -f -`.")
     parser.add_argument("--model", required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--training-hours", type=int)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..registry import ModelSpec
-from ..training.thresholds import metric_for
+from ..thresholds import metric_for
 
 DEFAULT_PRIMARY_METRIC = {"anomaly-detector": "event_recall", "forecaster": "mae_ratio"}
 LOWER_IS_BETTER = {"mae_ratio", "mape", "false_alarms_per_day", "alarms_per_day"}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .. import artifacts
 from ..errors import ConfigError
-from ..training.publish import remove_abandoned_staging
-from .served_state import ServedState, file_sha256, promotion_lock, read_state, served_version, write_state
+from ..served_state import ServedState, file_sha256, promotion_lock, read_state, served_version, write_state
+from ..staging import remove_abandoned_staging
 
 INCOMING_PREFIX = ".incoming-"
 PRUNING_PREFIX = ".pruning-"

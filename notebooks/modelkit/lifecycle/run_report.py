@@ -15,11 +15,11 @@ from __future__ import annotations
 from .. import artifacts
 from ..errors import ConfigError
 from ..registry import get_model
+from ..served_state import served_version
 from ..settings import Settings
-from ..training.publish import remove_abandoned_staging
+from ..staging import remove_abandoned_staging
 from .policy import policy_for
 from .promotion import NoRollbackTarget, Promotion, current_state, promoted_by_run, prune, rollback, withdraw
-from .served_state import served_version
 
 SUCCEEDED = ("Succeeded", "Completed")
 

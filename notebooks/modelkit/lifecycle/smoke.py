@@ -17,10 +17,10 @@ import requests
 
 from .. import artifacts
 from ..errors import SmokeTestFailed
-from ..settings import Settings
-from .cluster import ClusterClient, endpoint_url, in_cluster
-from .local_server import running_server_url, temporary_server
-from .probe import probe_in_fresh_process
+from ..evaluation.probe import probe_in_fresh_process
+from ..serving.local_server import running_server_url, temporary_server
+from ..settings import Settings, in_cluster
+from .cluster import ClusterClient, endpoint_url
 
 REQUEST_TIMEOUT = 30
 

@@ -16,7 +16,7 @@ from typing import Any
 from .. import artifacts
 from ..registry import load_registry
 from ..settings import models_root_from_env
-from .served_state import served_version
+from ..served_state import served_version
 
 FAILED = ("Failed", "PipelineRunTimeout", "Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunCancelled")
 

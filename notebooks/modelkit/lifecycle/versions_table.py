@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import artifacts
 from .promotion import NoRollbackTarget, current_state, rollback_target
-from .served_state import file_sha256
+from ..served_state import file_sha256
 
 
 def _gate_text(gate: dict[str, Any], bytes_changed: bool) -> str:

@@ -3,8 +3,8 @@ interval, and the models reporting on themselves, exported as Prometheus metrics
 
 One module per job: `window` (the latest window from Prometheus), `model_inputs` (the training
 feature code, through one adapter), `predictors` (in-process or the InferenceService), `self_report`
-(versions on the models volume), `online_quality` (forecasts against actuals, alarm rate), `drift`
-(PSI against the training reference), `exporter` (the metric families and their stale label sets),
+(versions on the models volume), `online_quality` (forecasts against actuals, alarm rate), drift
+(PSI against the training reference, `modelkit.evaluation.drift`), `exporter` (the metric families and their stale label sets),
 `http_server`, `scorer` (one cycle), `cli`. Metric names: docs/ARCHITECTURE.md "Live scoring".
 
 `batch` is the same for data in hand (`modelkit score`, backtests): read a metrics file, train a

@@ -29,8 +29,9 @@ from ..features import model_inputs
 from ..model_loading import load_model
 from ..registry import ModelSpec, get_model
 from ..settings import Settings, source_and_hours
-from ..training.anomaly_evaluation import SECONDS_PER_DAY, _f1, evaluate_flags
-from ..training.events import runs
+from ..evaluation.anomaly import SECONDS_PER_DAY, _f1, evaluate_flags
+from ..evaluation.events import runs
+from .entity_summary import per_entity_summary
 
 WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda frame, path: frame.to_parquet(path)}
 
@@ -139,7 +140,7 @@ def _flags_and_truth(scored: pd.DataFrame, labels: pd.Series | None, entity: tup
 
 
 def _version_path(root: Path, spec: ModelSpec, run_id: str | None) -> Path:
-    from ..lifecycle.served_state import served_version
+    from ..served_state import served_version
 
     if run_id is None:
         run_id, _ = served_version(artifacts.model_dir(root, spec.name))
@@ -158,20 +159,22 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(options={"MODEL_NAME": ("--model", spec.name)})
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
+    entity = tuple(spec.entity)
     if args.data_file:
-        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=tuple(getattr(spec, "entity", ())))
+        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=entity)
     else:
-        from .data import load_training_frame
+        from ..data import load_training_frame
 
         window = dataclasses.replace(settings, data_source="prometheus", training_hours=args.hours, prometheus_step_seconds=step)
         values, labels = load_training_frame(spec, window).untouched, None
-    entity = tuple(getattr(spec, "entity", ()))
     scored = score_values(path, values, step, entity)
     if scored.empty:
         raise DataError(f"no row of the data has the history its features need ({path.name}'s contract)")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     WRITERS[args.output.suffix](scored, args.output)
-    print(json.dumps({"model": spec.name, "version": path.name, "output": str(args.output), **summarise(scored, panel_labels(values, labels, entity), step, entity)}, indent=2))
+    summary = {"model": spec.name, "version": path.name, "output": str(args.output),
+               **summarise(scored, panel_labels(values, labels, entity), step, entity), **per_entity_summary(scored, entity, step)}
+    print(json.dumps(summary, indent=2))
     return 0
 
 

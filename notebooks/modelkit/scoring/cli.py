@@ -10,9 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from ..data.grid import make_grid
+from ..data.panel import synthetic_entities
 from ..data.prometheus import PrometheusClient
 from ..data.synthetic import synthetic_values
+from ..entities import is_entity_model
 from ..errors import ConfigError
 from ..registry import ModelSpec, load_registry
 from ..settings import DEFAULT_NAMESPACE, Settings, models_root_from_env
@@ -31,9 +35,14 @@ def prometheus_source(settings: Settings) -> WindowSource:
     return lambda spec, seconds, step, end: fetch_window(client, spec, seconds, step, end)
 
 
-def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float):
-    """The registry's synthetic generator on the window: for `make demo`, which has no Prometheus."""
-    return synthetic_values(spec, make_grid(hours=seconds / 3600, step_seconds=step, end=end), SYNTHETIC_SEED)
+def synthetic_source(spec: ModelSpec, seconds: int, step: int, end: float) -> pd.DataFrame:
+    """The registry's synthetic generator on the window: for `make demo`, which has no Prometheus.
+    A per-entity model gets its `syntheticEntities` entities as a panel (entity columns first)."""
+    grid = make_grid(hours=seconds / 3600, step_seconds=step, end=end)
+    if not is_entity_model(spec):
+        return synthetic_values(spec, grid, SYNTHETIC_SEED)
+    return pd.concat([entity.values.assign(**dict(zip(spec.entity, entity.labels)))[[*spec.entity, *spec.metric_names]]
+                      for entity in synthetic_entities(spec, grid, SYNTHETIC_SEED, spec.synthetic_entities)])
 
 
 def synthetic_cycle_text(root: Path) -> str:
@@ -46,7 +55,7 @@ def synthetic_cycle_text(root: Path) -> str:
 
 def default_host() -> str:
     """In a pod Prometheus scrapes the pod IP; on a laptop stay on loopback."""
-    from ..lifecycle.cluster import in_cluster
+    from ..settings import in_cluster
 
     return "0.0.0.0" if in_cluster() else "127.0.0.1"
 

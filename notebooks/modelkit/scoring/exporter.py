@@ -1,11 +1,18 @@
 """The scorer's metric families (names and labels: /work contract, docs/ARCHITECTURE.md) and the rule
 that keeps them honest: each cycle a model publishes the complete set of label sets it has values
-for; any label set it published before and not now is removed, so its series goes stale in
-Prometheus instead of showing an old or made-up value."""
+for, which replaces what it published before; a label set not published now is gone from /metrics,
+so its series goes stale in Prometheus instead of showing an old or made-up value.
+
+A per-entity model's ENTITY_FAMILIES carry, after their own labels, `entity` (the entity key,
+"worker-1", which alert texts and the dashboard use whatever the labels are) and the model's entity
+labels (`instance="worker-1"`); label names therefore differ between models of one family, which is
+why the gauges are rendered by a collector from the published values rather than by
+prometheus_client's fixed-label Gauge."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 GAUGES = {
     "modelkit_anomaly_score": ("Detector decision_function on the latest row (lower = more anomalous, < 0 = flagged)", ("model", "version")),
@@ -23,8 +30,14 @@ GAUGES = {
     "modelkit_anomaly_alarms_per_day": ("Alarms (runs of flagged rows) per day over the window", ("model", "window")),
     "modelkit_anomaly_alarm_budget_per_day": ("The registry's maxFalseAlarmsPerDay", ("model",)),
     "modelkit_feature_drift_psi": ("PSI of the live window against the training reference of the served version", ("model", "version", "feature")),
+    "modelkit_scoring_entities": ("Entities of a per-entity model in the cycle's window by status: scored, or left out "
+                                  "(no_recent_sample, too_little_history, feature_error)", ("model", "status")),
     "modelkit_feature_drift_threshold": ("PSI above which a feature counts as drifted", ("model",)),
 }
+# Families with one series per entity for a per-entity model; label values: own labels, entity key, entity labels.
+ENTITY_FAMILIES = ("modelkit_anomaly_score", "modelkit_anomaly_flag", "modelkit_forecast")
+ENTITY_KEY_LABEL = "entity"
+ENTITY_STATUSES = ("scored", "no_recent_sample", "too_little_history", "feature_error")
 ERROR_CAUSES = ("prometheus_unreachable", "prometheus_empty", "prometheus_bad_answer", "endpoint_down", "endpoint_error",
                 "model_replaced", "feature_error", "other")
 
@@ -32,10 +45,34 @@ ERROR_CAUSES = ("prometheus_unreachable", "prometheus_empty", "prometheus_bad_an
 Values = dict[str, dict[tuple[str, ...], float]]
 
 
+class PublishedGauges:
+    """The GAUGES families from each model's last published values (a prometheus_client collector)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Values] = {}
+        self.entity_labels: dict[str, tuple[str, ...]] = {}
+
+    def describe(self):
+        return [GaugeMetricFamily(name, doc) for name, (doc, _) in GAUGES.items()]
+
+    def collect(self):
+        published = list(self.values.items())  # publish() swaps whole dicts: a consistent snapshot per model
+        for name, (doc, labels) in GAUGES.items():
+            family = GaugeMetricFamily(name, doc)
+            for model, values in published:
+                names = labels
+                if name in ENTITY_FAMILIES and self.entity_labels.get(model):
+                    names = (*labels, ENTITY_KEY_LABEL, *self.entity_labels[model])
+                for key, value in values.get(name, {}).items():
+                    family.add_sample(name, dict(zip(names, key)), value)
+            yield family
+
+
 class ScorerMetrics:
     def __init__(self, interval_seconds: float):
         self.registry = CollectorRegistry()
-        self.gauges = {name: Gauge(name, doc, labels, registry=self.registry) for name, (doc, labels) in GAUGES.items()}
+        self.gauges = PublishedGauges()
+        self.registry.register(self.gauges)
         self.model_duration = Histogram("modelkit_scoring_duration_seconds", "Time to score one model in a cycle",
                                         ("model",), registry=self.registry)
         self.cycle_duration = Histogram("modelkit_scoring_cycle_duration_seconds", "Time of a whole scoring cycle",
@@ -44,7 +81,6 @@ class ScorerMetrics:
         Gauge("modelkit_scoring_interval_seconds", "Configured scoring interval", registry=self.registry).set(interval_seconds)
         self.input_source = Gauge("modelkit_scoring_input_source", "1 for where the scored windows come from "
                                   "(prometheus, or synthetic in the demo)", ("source",), registry=self.registry)
-        self._published: dict[str, dict[str, set[tuple[str, ...]]]] = {}
 
     def set_input_source(self, source: str) -> None:
         self.input_source.labels(source).set(1)
@@ -52,19 +88,13 @@ class ScorerMetrics:
     def count_error(self, model: str, cause: str) -> None:
         self.errors.labels(model, cause if cause in ERROR_CAUSES else "other").inc()
 
-    def publish(self, model: str, values: Values) -> None:
-        """Set the model's label sets to `values`; remove the ones it published before and not now."""
-        before = self._published.get(model, {})
-        for name, gauge in self.gauges.items():
-            now = values.get(name, {})
-            for labels in before.get(name, set()) - set(now):
-                gauge.remove(*labels)
-            for labels, value in now.items():
-                gauge.labels(*labels).set(value)
-        self._published[model] = {name: set(v) for name, v in values.items() if v}
+    def set_entity_labels(self, model: str, labels: tuple[str, ...]) -> None:
+        """The entity label names of a per-entity model's ENTITY_FAMILIES series (after the entity key)."""
+        self.gauges.entity_labels[model] = tuple(labels)
 
-    def published_models(self) -> list[str]:
-        return list(self._published)
+    def publish(self, model: str, values: Values) -> None:
+        """The model's label sets become exactly `values` (a new dict each cycle: it is not copied)."""
+        self.gauges.values[model] = {name: series for name, series in values.items() if series}
 
     def text(self) -> str:
         return generate_latest(self.registry).decode()

@@ -46,10 +46,21 @@ class ForecastLedger:
 
     def mean_errors(self, window_seconds: int, now: float) -> tuple[float, float] | None:
         """(model MAE, last-value MAE) over the errors of the last `window_seconds`; None without any."""
-        recent = [(m, b) for t, m, b in self.errors if t > now - window_seconds]
-        if not recent:
-            return None
-        return sum(m for m, _ in recent) / len(recent), sum(b for _, b in recent) / len(recent)
+        return pooled_mean_errors([self], window_seconds, now)
+
+    def newest_time(self) -> float | None:
+        """The latest time it holds (a pending target or a settled error), None when empty."""
+        times = [entry[-1].target_time if entry is self.pending else entry[-1][0] for entry in (self.pending, self.errors) if entry]
+        return max(times) if times else None
+
+
+
+def pooled_mean_errors(ledgers: list[ForecastLedger], window_seconds: int, now: float) -> tuple[float, float] | None:
+    """(model MAE, last-value MAE) over the errors of all `ledgers` (a metric's, one per entity) in the window."""
+    recent = [(m, b) for ledger in ledgers for t, m, b in ledger.errors if t > now - window_seconds]
+    if not recent:
+        return None
+    return sum(m for m, _ in recent) / len(recent), sum(b for _, b in recent) / len(recent)
 
 
 class AlarmCounter:

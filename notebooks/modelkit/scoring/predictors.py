@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from .. import artifacts
 from ..errors import ModelkitError
-from ..lifecycle.served_file import LoadedVersion, load_version
+from ..serving.served_file import LoadedVersion, load_version
 from .window import WindowError
 
 FileIdentity = tuple[int, int, int]

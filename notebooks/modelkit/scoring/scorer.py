@@ -4,6 +4,12 @@ served) the latest window, the model's inputs, its prediction, online quality an
 A failure is counted by cause and logged, and only the series it feeds are left out of the cycle
 (they go stale: exporter.ScorerMetrics.publish); the self-report and online quality, which do not
 depend on the window, stay. Nothing a cycle meets stops the loop.
+
+A per-entity model is scored one row per entity per cycle, all rows in one prediction: the newest
+row of each entity `window.complete_panel` kept. Its scores, flags and forecasts carry the entity
+key and labels; an entity left out (no recent sample, too little history, a non-finite input) has
+no series this cycle and is counted in modelkit_scoring_entities{status}. Online quality pools the
+entities: forecast errors over every entity's settled forecasts, alarms per entity-day.
 """
 
 from __future__ import annotations
@@ -19,15 +25,16 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..entities import entity_columns, is_entity_model
 from ..errors import ModelkitError
 from ..registry import ModelSpec
-from . import drift
-from .exporter import ScorerMetrics, Values
+from ..evaluation import drift
+from .exporter import ENTITY_STATUSES, ScorerMetrics, Values
 from .model_inputs import build_inputs, drift_features, history_seconds, longest_lag_minutes
-from .online_quality import WINDOWS, AlarmCounter, ForecastLedger
+from .online_quality import KEEP_SECONDS, WINDOWS, AlarmCounter, ForecastLedger, pooled_mean_errors
 from .predictors import Prediction, RemotePredictor, ServedVersions, predict_local, served_file_identity
 from .self_report import ModelFacts, VersionsReader, schedule_period_seconds
-from .window import MIN_COVERAGE, WindowError, complete_window
+from .window import MIN_COVERAGE, WindowError, complete_panel, complete_window, last_rows, latest_rows, row_keys
 
 log = logging.getLogger("modelkit.scoring")
 
@@ -50,8 +57,8 @@ class ScorerConfig:
 class ModelState:
     """What the scorer remembers of a model between cycles (bounded: online_quality)."""
 
-    ledgers: dict[str, ForecastLedger] = field(default_factory=dict)
-    alarms: AlarmCounter | None = None
+    ledgers: dict[tuple[str, str], ForecastLedger] = field(default_factory=dict)  # (entity key, metric); key "" cluster-wide
+    alarms: dict[str, AlarmCounter] = field(default_factory=dict)  # by entity key
     last_success: float | None = None
     drift: tuple[str, float, dict[tuple[str, ...], float]] | None = None  # (version, computed at, PSI by label set)
 
@@ -69,6 +76,9 @@ class Scorer:
         self.reader = VersionsReader(config.models_root)
         self.states = {spec.name: ModelState() for spec in self.specs}
         self.schedules = {spec.name: schedule_period_seconds(spec.schedule) for spec in self.specs}
+        for spec in self.specs:
+            if is_entity_model(spec):
+                self.metrics.set_entity_labels(spec.name, spec.entity)
         self.cycles = 0
 
     @property
@@ -121,23 +131,21 @@ class Scorer:
                                          or now - state.drift[1] >= self.config.drift_every_seconds)
         drift_rows = int(self.config.drift_hours * 3600 // step) if drift_due else 0
         raw = self.source(spec, (history_rows + drift_rows) * step, step, now)
-        window = complete_window(raw.iloc[-history_rows:], spec.name, MIN_COVERAGE if longest_lag_minutes(spec) else 0.0)
-        inputs = model_inputs(spec, window, step)
-        latest = inputs.iloc[[-1]].to_numpy(dtype=float)
-        if not np.isfinite(latest).all():
-            bad = [name for name, value in zip(inputs.columns, latest[0]) if not math.isfinite(value)]
-            raise WindowError("feature_error", f"{spec.name}: features {', '.join(bad)} of the latest row are not finite")
+        latest = self.latest_inputs(spec, latest_rows(raw, history_rows, step))
+        if is_entity_model(spec):
+            statuses = ["scored"] * len(latest.keys) + list(latest.left_out.values())
+            for status in ENTITY_STATUSES:
+                put(values, "modelkit_scoring_entities", (spec.name, status), statuses.count(status))
         if self.remote is not None:
-            prediction = self.remote.predict(spec.name, latest, spec.kind, loaded.run_id)
+            prediction = self.remote.predict(spec.name, latest.rows, spec.kind, loaded.run_id)
         else:
-            prediction = predict_local(loaded, latest, spec.kind)
+            prediction = predict_local(loaded, latest.rows, spec.kind)
         if served_file_identity(self.config.models_root, spec.name) != identity:
             raise WindowError("model_replaced", f"{spec.name}: the served file changed while it was scored; next cycle scores the new version")
-        latest_time = window.index[-1].timestamp()
         if spec.kind == "anomaly-detector":
-            add_detector_outputs(values, spec, prediction, state, latest_time, max(step, self.config.interval_seconds))
+            add_detector_outputs(values, spec, prediction, state, latest, max(step, self.config.interval_seconds))
         else:
-            add_forecasts(values, spec, prediction, state, window, latest_time)
+            add_forecasts(values, spec, prediction, state, latest)
         if drift_due:
             state.drift = (loaded.run_id, now, self.drift_values(spec, prediction.version, reference, raw, drift_rows))
         if reference and state.drift and state.drift[0] == loaded.run_id:
@@ -145,17 +153,38 @@ class Scorer:
             if state.drift[2]:
                 put(values, "modelkit_feature_drift_threshold", (spec.name,), self.config.drift_threshold)
 
+    def latest_inputs(self, spec: ModelSpec, recent: pd.DataFrame) -> "LatestRows":
+        """The inputs of the newest row (of each entity kept, for a per-entity model); non-finite ones refused."""
+        coverage = MIN_COVERAGE if longest_lag_minutes(spec) else 0.0
+        if not is_entity_model(spec):
+            window = complete_window(recent, spec.name, coverage)
+            latest = LatestRows.cluster(window, model_inputs(spec, window, self.config.step_seconds))
+        else:
+            panel = complete_panel(recent, spec, coverage)
+            latest = LatestRows.panel(spec, panel.window, model_inputs(spec, panel.window, self.config.step_seconds), panel.left_out)
+        bad = ~np.isfinite(latest.rows).all(axis=1)
+        if bad.any() and not is_entity_model(spec):
+            names = [name for name, value in zip(latest.feature_names, latest.rows[0]) if not math.isfinite(value)]
+            raise WindowError("feature_error", f"{spec.name}: features {', '.join(names)} of the latest row are not finite")
+        if bad.any():
+            log.warning("%s: entities left out, non-finite features: %s", spec.name, ", ".join(np.asarray(latest.keys)[bad][:10]))
+            latest = latest.without(bad, "feature_error")
+            if not latest.keys:
+                raise WindowError("feature_error", f"{spec.name}: the features of every entity's latest row are not finite")
+        return latest
+
     def drift_values(self, spec: ModelSpec, version: str, reference: dict, raw: pd.DataFrame, rows: int) -> dict:
         """PSI per input over the last `rows`; none when Prometheus does not hold enough of that window yet."""
         try:
-            inputs = model_inputs(spec, complete_window(raw, spec.name), self.config.step_seconds)
+            window = complete_panel(raw, spec).window if is_entity_model(spec) else complete_window(raw, spec.name)
+            inputs = latest_rows(model_inputs(spec, window, self.config.step_seconds), rows, self.config.step_seconds)
         except WindowError as exc:
             log.info("%s: no drift this cycle: %s", spec.name, exc)
             return {}
         found = {}
         for feature in drift_features(spec):
             if feature in reference:
-                value = drift.psi(reference[feature], inputs[feature].to_numpy(dtype=float)[-rows:])
+                value = drift.psi(reference[feature], inputs[feature].to_numpy(dtype=float))
                 if value is not None:
                     found[(spec.name, version, feature)] = value
         return found
@@ -197,38 +226,92 @@ def add_self_report(values: Values, spec: ModelSpec, facts: ModelFacts, schedule
         put(values, "modelkit_model_last_gate_accepted", (spec.name,), int(facts.last_gate_accepted))
 
 
+@dataclass(frozen=True)
+class LatestRows:
+    """The rows a cycle predicts: the newest of each entity (one, key "", for a cluster-wide model)."""
+
+    keys: list[str]  # entity keys ("worker-1"), "" for a cluster-wide model
+    labels: list[tuple[str, ...]]  # entity label values, () for a cluster-wide model
+    rows: np.ndarray  # one input row per entity
+    feature_names: list[str]
+    time: float  # Unix seconds of the newest grid point
+    window: pd.DataFrame  # the completed window (metric values), for forecasts
+    spans: list[tuple[int, int]]  # each entity's rows of `window`: [start, end)
+    left_out: dict[str, str]  # entity key -> why it is not scored
+
+    @classmethod
+    def cluster(cls, window: pd.DataFrame, inputs: pd.DataFrame) -> "LatestRows":
+        return cls([""], [()], inputs.iloc[[-1]].to_numpy(dtype=float), list(inputs.columns),
+                   window.index[-1].timestamp(), window, [(0, len(window))], {})
+
+    @classmethod
+    def panel(cls, spec: ModelSpec, window: pd.DataFrame, inputs: pd.DataFrame, left_out: dict[str, str]) -> "LatestRows":
+        columns = entity_columns(spec)
+        keys = row_keys(window, spec)
+        last = last_rows(keys)
+        spans = list(zip(np.r_[0, last[:-1] + 1].tolist(), (last + 1).tolist()))
+        labels = [tuple(map(str, row)) for row in window[columns].to_numpy()[last]]
+        features = inputs.drop(columns=columns)
+        return cls(list(keys[last]), labels, features.to_numpy(dtype=float)[last], list(features.columns),
+                   window.index[-1].timestamp(), window, spans, dict(left_out))
+
+    def series(self, position: int) -> tuple[str, ...]:
+        """The exporter's entity label values of an entity: its key and labels (none for a cluster-wide model)."""
+        return (self.keys[position], *self.labels[position]) if self.labels[position] else ()
+
+    def without(self, drop: np.ndarray, status: str) -> "LatestRows":
+        keep = np.flatnonzero(~drop)
+        left_out = {**self.left_out, **{self.keys[i]: status for i in np.flatnonzero(drop)}}
+        return LatestRows([self.keys[i] for i in keep], [self.labels[i] for i in keep], self.rows[keep], self.feature_names,
+                          self.time, self.window, [self.spans[i] for i in keep], left_out)
+
+
 def add_detector_outputs(values: Values, spec: ModelSpec, prediction: Prediction, state: ModelState,
-                         latest_time: float, gap_seconds: float) -> None:
-    flagged = bool(prediction.predictions[0] == -1)
-    put(values, "modelkit_anomaly_flag", (spec.name, prediction.version), int(flagged))
-    if prediction.scores is not None:
-        put(values, "modelkit_anomaly_score", (spec.name, prediction.version), prediction.scores[0])
-    state.alarms = state.alarms or AlarmCounter(int(gap_seconds))
-    state.alarms.record(latest_time, flagged)
+                         latest: LatestRows, gap_seconds: float) -> None:
+    for position, key in enumerate(latest.keys):
+        flagged = bool(prediction.predictions[position] == -1)
+        labels = (spec.name, prediction.version, *latest.series(position))
+        put(values, "modelkit_anomaly_flag", labels, int(flagged))
+        if prediction.scores is not None:
+            put(values, "modelkit_anomaly_score", labels, prediction.scores[position])
+        state.alarms.setdefault(key, AlarmCounter(int(gap_seconds))).record(latest.time, flagged)
 
 
-def add_forecasts(values: Values, spec: ModelSpec, prediction: Prediction, state: ModelState,
-                  window: pd.DataFrame, latest_time: float) -> None:
+def add_forecasts(values: Values, spec: ModelSpec, prediction: Prediction, state: ModelState, latest: LatestRows) -> None:
     horizon = spec.forecast_horizon_minutes
-    changes = np.atleast_2d(prediction.predictions)[0]
-    seconds = window.index.asi8 // 1_000_000_000
-    for metric, change in zip(spec.metric_names, changes):
-        current = float(window[metric].iloc[-1])
-        put(values, "modelkit_forecast", (spec.name, prediction.version, metric, str(horizon)), current + change)
-        ledger = state.ledgers.setdefault(metric, ForecastLedger())
-        recent = seconds >= (ledger.pending[0].target_time if ledger.pending else latest_time)
-        ledger.settle(dict(zip(seconds[recent].astype(float), window[metric].to_numpy()[recent])), latest_time)
-        ledger.add(latest_time + horizon * 60, current + change, current)
+    changes = np.atleast_2d(prediction.predictions)
+    all_seconds = latest.window.index.asi8 // 1_000_000_000
+    levels = latest.window[list(spec.metric_names)].to_numpy(dtype=float)
+    for position, (key, (start, end)) in enumerate(zip(latest.keys, latest.spans)):
+        seconds = all_seconds[start:end]
+        for column, (metric, change) in enumerate(zip(spec.metric_names, changes[position])):
+            history = levels[start:end, column]
+            current = float(history[-1])
+            put(values, "modelkit_forecast", (spec.name, prediction.version, metric, str(horizon), *latest.series(position)),
+                current + change)
+            ledger = state.ledgers.setdefault((key, metric), ForecastLedger())
+            recent = seconds >= (ledger.pending[0].target_time if ledger.pending else latest.time)
+            ledger.settle(dict(zip(seconds[recent].astype(float), history[recent])), latest.time)
+            ledger.add(latest.time + horizon * 60, current + change, current)
 
 
 def add_online_quality(values: Values, spec: ModelSpec, state: ModelState, now: float) -> None:
-    for metric, ledger in state.ledgers.items():
+    forget_departed(state, now)
+    for metric in spec.metric_names:
+        ledgers = [ledger for (_, name), ledger in state.ledgers.items() if name == metric]
         for window, seconds in WINDOWS.items():
-            errors = ledger.mean_errors(seconds, now)
+            errors = pooled_mean_errors(ledgers, seconds, now)
             if errors is not None:
                 put(values, "modelkit_forecast_abs_error", (spec.name, metric, window), errors[0])
                 put(values, "modelkit_forecast_last_value_abs_error", (spec.name, metric, window), errors[1])
-    if state.alarms is not None:
-        rate = state.alarms.per_day(WINDOWS["24h"], now)
-        if rate is not None:
-            put(values, "modelkit_anomaly_alarms_per_day", (spec.name, "24h"), rate)
+    rates = [rate for counter in state.alarms.values() if (rate := counter.per_day(WINDOWS["24h"], now)) is not None]
+    if rates:  # per entity-day: the mean of the entities' rates, so the budget does not grow with the fleet
+        put(values, "modelkit_anomaly_alarms_per_day", (spec.name, "24h"), sum(rates) / len(rates))
+
+
+def forget_departed(state: ModelState, now: float) -> None:
+    """Entities not scored for a day leave the online-quality state (memory stays bounded as nodes come and go)."""
+    for key in [key for key, counter in state.alarms.items() if counter.last_time is not None and counter.last_time <= now - KEEP_SECONDS]:
+        del state.alarms[key]
+    for key in [key for key, ledger in state.ledgers.items() if (ledger.newest_time() or 0) <= now - KEEP_SECONDS]:
+        del state.ledgers[key]

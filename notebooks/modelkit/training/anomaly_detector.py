@@ -27,10 +27,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import ConfigError
-from .anomaly_evaluation import SECONDS_PER_DAY, evaluate_flags
-from .events import runs
+from ..evaluation.anomaly import SECONDS_PER_DAY, evaluate_flags, false_alarm_limit
+from ..evaluation.events import runs
 
-DEFAULT_FALSE_ALARMS_PER_DAY = 6.0
 CALIBRATION_SHARE = 0.3
 MAX_SAMPLES = 2048
 MARGIN = 2.0  # standard deviation of the jitter around training rows, in whitened units
@@ -84,21 +83,24 @@ class Calibration:
 
 
 def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budget_per_day: float,
-              untouched_scores: np.ndarray | None = None) -> Calibration:
+              untouched_scores: np.ndarray | None = None, entities: np.ndarray | None = None) -> Calibration:
     """Choose the score threshold on a validation slice (see module docstring).
 
     `untouched_scores`: the scores of the slice's values without injected events; false alarms
     per day are counted on them (every alarm there is false). Without them (data without
-    injections), an alarm touching no labelled point is false."""
+    injections), an alarm touching no labelled point is false. `entities` (an entity model's
+    key per row): alarms and events stay inside one entity, days are entity-days."""
     days = len(scores) * step_seconds / SECONDS_PER_DAY
+    if entities is not None:
+        entities = pd.factorize(entities)[0]  # integer codes: each candidate compares them twice
     effective_budget = budget_per_day if budget_per_day * days >= 1 else 0.0
     # min(scores) flags nothing (flagged: score < threshold), so a threshold within the budget always exists
     candidates = np.unique(np.append(np.quantile(scores, CANDIDATE_QUANTILES), scores.min()))
     results = []
     for t in candidates:
-        metrics = evaluate_flags(labels, scores < t, step_seconds)
+        metrics = evaluate_flags(labels, scores < t, step_seconds, entities)
         if untouched_scores is not None:
-            metrics["false_alarms"] = len(runs(untouched_scores < t))
+            metrics["false_alarms"] = len(runs(untouched_scores < t, entities))
             metrics["false_alarms_per_day"] = metrics["false_alarms"] / days
         results.append((float(t), metrics))
     feasible = [r for r in results if r[1]["false_alarms_per_day"] <= effective_budget]
@@ -118,14 +120,6 @@ def set_threshold(model: Pipeline, threshold: float) -> Pipeline:
     """Make `predict` flag exactly the points with score_samples < threshold."""
     model[-1].offset_ = float(threshold)
     return model
-
-
-def false_alarm_limit(thresholds: dict) -> float:
-    """False alarms per day a version may raise on untouched held-out rows: the registry's, else the default."""
-    for key in ("maxFalseAlarmsPerDay", "maxAlarmsPerDay"):
-        if key in thresholds:
-            return float(thresholds[key])
-    return DEFAULT_FALSE_ALARMS_PER_DAY
 
 
 def false_alarm_budget(thresholds: dict) -> float:

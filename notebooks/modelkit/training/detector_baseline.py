@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .anomaly_detector import false_alarm_limit
-from .anomaly_evaluation import evaluate_flags
+from ..evaluation.anomaly import evaluate_flags, false_alarm_limit
 from .anomaly_workflow import AnomalyResult, untouched_false_alarms
 
 NAME = "static thresholds at the training range"

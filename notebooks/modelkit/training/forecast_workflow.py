@@ -1,4 +1,8 @@
-"""Train and evaluate the forecaster of one run; the notebook shows and publishes the result."""
+"""Train and evaluate the forecaster of one run; the notebook shows and publishes the result.
+
+An entity model (registry `entity:`) is one forecaster trained on every entity's rows (inputs,
+targets and baselines from each entity's own history), split at the same times for every
+entity; `metrics.worst_entities` names the entities where it beats the naive forecasts least."""
 
 from __future__ import annotations
 
@@ -10,16 +14,18 @@ import numpy as np
 import pandas as pd
 from sklearn.multioutput import MultiOutputRegressor
 
+from .. import features as feature_module
 from ..data import load_training_frame
 from ..data.prometheus import PrometheusClient
-from ..lifecycle.replay import record_window
-from ..recorded_source import RecordedSeries
-from .. import features as feature_module
+from ..entities import entity_columns
 from ..errors import ConfigError
-from . import forecast_features as ff
+from ..evaluation import forecast_targets as ff
+from ..evaluation.anomaly import WORST_ENTITIES
+from ..evaluation.forecast import evaluate
+from ..evaluation.replay import record_window
+from ..recorded_source import RecordedSeries
 from . import forecaster
 from . import warmup
-from .forecast_evaluation import evaluate
 from .frame_checks import check_frame
 from .metadata import build_metadata
 from .run_context import TrainingRun
@@ -114,30 +120,51 @@ def train(run: TrainingRun, end: datetime | None = None, client: PrometheusClien
     warmup_hours = warmup.warmup_hours(run.spec)
     loaded = load_training_frame(run.spec, run.data_settings(extra_hours=warmup_hours), end=end, client=client)
     metrics_in = run.spec.metric_names
-    step = check_frame(loaded.frame, metrics_in)
+    labels_in = entity_columns(run.spec)
+    step = check_frame(loaded.frame, metrics_in, labels_in)
     values = loaded.untouched
 
-    inputs = feature_module.build_features(values, features, step)
-    targets = ff.build_targets(values, metrics_in, horizon, step)
-    seasonal = ff.seasonal_naive_change(values, metrics_in, horizon, step).add_prefix("seasonal_naive:")
-    weekly = ff.seasonal_naive_change(values, metrics_in, horizon, step, ff.MINUTES_PER_WEEK).add_prefix("weekly_naive:")
+    inputs = feature_module.build_features(values, features, step, labels_in)
+    targets = ff.build_targets(values, metrics_in, horizon, step, labels_in).drop(columns=labels_in)
+    seasonal = ff.seasonal_naive_change(values, metrics_in, horizon, step, entity_columns=labels_in).drop(columns=labels_in)
+    weekly = ff.seasonal_naive_change(values, metrics_in, horizon, step, ff.MINUTES_PER_WEEK, labels_in).drop(columns=labels_in)
     levels = values[list(metrics_in)].add_prefix("current:")
-    rows = pd.concat([inputs, targets, seasonal, levels], axis=1).dropna()
-    split = split_by_time(rows, FRACTIONS, gap_rows=feature_module.rows_for(horizon, step, "forecast horizon"))
+    parts = [inputs, targets, seasonal.add_prefix("seasonal_naive:"), weekly.add_prefix("weekly_naive:"), levels]
+    rows = pd.concat([part.reset_index(drop=True) for part in parts], axis=1).set_axis(values.index)
+    feature_names, target_names = list(run.spec.features), list(targets.columns)
+    rows = rows[rows[feature_names + target_names + [f"seasonal_naive:{m}" for m in metrics_in]].notna().all(axis=1).to_numpy()]
+    split = split_by_time(rows, FRACTIONS, gap_rows=feature_module.rows_for(horizon, step, "forecast horizon"), panel=bool(labels_in))
 
-    feature_names, target_names = list(inputs.columns), list(targets.columns)
-    model = forecaster.fit(split.train[feature_names], split.train[target_names], run.settings.seed)
+    # time order for the fit: its weight is chosen on the latest training rows (forecaster.choose_tree_weight)
+    train_rows = split.train.sort_index(kind="stable")
+    model = forecaster.fit(train_rows[feature_names], train_rows[target_names], run.settings.seed)
     test = split.test
     predictions = {
         "model": model.predict(test[feature_names].to_numpy(dtype=float)),
         "last_value": np.zeros((len(test), len(metrics_in))),
-        "seasonal_naive": test[list(seasonal.columns)].to_numpy(dtype=float),
+        "seasonal_naive": test[[f"seasonal_naive:{m}" for m in metrics_in]].to_numpy(dtype=float),
     }
-    same_time_last_week = weekly.loc[test.index].to_numpy(dtype=float)
+    same_time_last_week = test[[f"weekly_naive:{m}" for m in metrics_in]].to_numpy(dtype=float)
     if not np.isnan(same_time_last_week).any():  # the window holds a week before every test row
         predictions["weekly_naive"] = same_time_last_week
     current = test[list(levels.columns)].set_axis(list(metrics_in), axis=1)
     metrics = evaluate(current, test[target_names], predictions)
     metrics["judged_on"] = "untouched rows (no injected anomaly in inputs, targets or history)"
-    replay = record_window(values[list(metrics_in)], test.index[0], step, ff.warmup_minutes(features))
+    if labels_in:
+        metrics.update(entity_summary(feature_module.row_entities(test, labels_in), current, test[target_names], predictions))
+    replay = record_window(values[labels_in + list(metrics_in)], test.index.min(), step, ff.warmup_minutes(features),
+                           entity_columns=labels_in)
     return ForecastResult(run, loaded.frame, loaded.provenance, step, warmup_hours, split, model, predictions, metrics, replay)
+
+
+def entity_summary(entities: np.ndarray, current: pd.DataFrame, actual: pd.DataFrame, predictions: dict[str, np.ndarray],
+                   count: int = WORST_ENTITIES) -> dict[str, Any]:
+    """The entity count and the `count` entities with the highest MAE ratio (the worst of model MAE over
+    each baseline's, on each metric: above 1, a naive forecast does better on that entity)."""
+    ratios = {}
+    for key in dict.fromkeys(entities):
+        rows = entities == key
+        judged = evaluate(current[rows], actual[rows], {method: p[rows] for method, p in predictions.items()})
+        ratios[key] = judged["mae_ratio"]
+    worst = sorted(ratios.items(), key=lambda item: -item[1])[:count]
+    return {"entities": len(ratios), "worst_entities": [{"entity": key, "mae_ratio": ratio} for key, ratio in worst]}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..artifacts import library_versions, utc_now
-from ..scoring.drift import reference_quantiles
+from ..evaluation.drift import reference_quantiles
 from .run_context import TrainingRun
-from .thresholds import check_thresholds
+from ..thresholds import check_thresholds
 
 
 def build_metadata(
@@ -22,7 +22,7 @@ def build_metadata(
     reference_inputs: Any = None,  # the training rows of the model's inputs: drift reference for `modelkit watch`
 ) -> dict[str, Any]:
     """`metrics` are computed on held-out rows only; `details` holds model-specific extras;
-    `replay` the held-out window the gate replays (lifecycle/replay.py; None: compared by recorded metrics)."""
+    `replay` the held-out window the gate replays (evaluation/replay.py; None: compared by recorded metrics)."""
     met, checks = check_thresholds(metrics, run.spec.thresholds)
     return {
         "model": run.spec.name,

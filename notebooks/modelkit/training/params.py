@@ -12,8 +12,8 @@ from ..data.retention import server_retention
 from ..errors import ConfigError, DataError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DNS_1123_LABEL_MAX, DNS_1123_LABEL_RULE, ModelSpec, find_project_root, get_model, is_dns_label
-from ..settings import Settings, source_and_hours
-from .publish import refuse_duplicate_run
+from ..settings import Settings, in_cluster, source_and_hours
+from ..staging import refuse_duplicate_run
 from .warmup import warmup_hours
 
 log = logging.getLogger("modelkit.training")
@@ -109,13 +109,12 @@ def check_data_file(settings: Settings, spec: ModelSpec) -> None:
     here naming its row and column, not an hour into training. In a cluster the train step sees only
     the run's folder, so the file must be in the repository (a relative path, as notebook-path is)."""
     from ..data.file_source import read_metrics_table
-    from ..lifecycle.cluster import in_cluster
 
     path = settings.data_file
     if in_cluster() and (path.is_absolute() or ".." in path.parts):
         raise param_error("DATA_FILE", f"{str(path)!r} must be a path inside the repository, relative to its root (no '..', "
                                        "not absolute): the train step sees only the fetched (or baked) source")
     try:
-        read_metrics_table(path, spec.metric_names, settings.prometheus_step_seconds, tuple(getattr(spec, "entity", ())))
+        read_metrics_table(path, spec.metric_names, settings.prometheus_step_seconds, tuple(spec.entity))
     except (ConfigError, DataError) as exc:
         raise param_error("DATA_FILE", str(exc)) from None

@@ -6,8 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
+from ..entities import entity_columns
+from ..features import row_entities
 from .anomaly_workflow import AnomalyResult
-from .events import runs
+from ..evaluation.events import runs
 from .forecast_workflow import ForecastResult
 
 
@@ -29,24 +31,35 @@ def training_data(frame, columns, title: str):
     return fig
 
 
+def _worst_entity(result: AnomalyResult) -> tuple[np.ndarray, str]:
+    """Rows of the held-out slice to draw: an entity model's worst entity (one timeline), else all."""
+    worst = result.metrics.get("worst_entities")
+    if not worst:
+        return np.ones(len(result.split.test), dtype=bool), ""
+    keys = row_entities(result.split.test, entity_columns(result.run.spec))
+    return keys == worst[0]["entity"], f", entity {worst[0]['entity']} (the worst)"
+
+
 def anomaly_test_slice(result: AnomalyResult):
     """Held-out slice: labelled events (red) against flagged points (black) and the score."""
-    test = result.split.test
+    rows, which = _worst_entity(result)
+    test, flags, scores, untouched_flags = (result.split.test[rows], result.test_flags[rows], result.test_scores[rows],
+                                            result.untouched_test_flags[rows])
     names = result.feature_names
     fig, axes = plt.subplots(len(names) + 1, 1, figsize=(12, 1.6 * (len(names) + 1)), sharex=True)
     for ax, column in zip(axes, names):
         ax.plot(test.index, test[column], linewidth=0.6)
         _shade(ax, test.index, test["is_anomaly"].to_numpy(bool), "red", "labelled")
-        ax.scatter(test.index[result.test_flags], test[column][result.test_flags], s=4, color="black", label="flagged")
+        ax.scatter(test.index[flags], test[column][flags], s=4, color="black", label="flagged")
         ax.set_ylabel(column, rotation=0, ha="right", fontsize=8)
-    axes[-1].plot(test.index, result.test_scores, linewidth=0.6, color="purple")
+    axes[-1].plot(test.index, scores, linewidth=0.6, color="purple")
     axes[-1].axhline(result.calibration.threshold, color="black", linestyle="--", label="threshold")
     if result.provenance.get("labelled_events") is None:  # with the data's own labels every row is untouched
-        _shade(axes[-1], test.index, result.untouched_test_flags, "orange", "alarm on the untouched real values (false)")
+        _shade(axes[-1], test.index, untouched_flags, "orange", "alarm on the untouched values (false)")
     axes[-1].legend(loc="lower right", fontsize=7)
     axes[-1].set_ylabel("score_samples", rotation=0, ha="right", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=7)
-    axes[0].set_title("Held-out test slice: labelled anomalies (red) and flagged points (black)")
+    axes[0].set_title(f"Held-out test slice{which}: labelled anomalies (red) and flagged points (black)")
     fig.tight_layout()
     return fig
 

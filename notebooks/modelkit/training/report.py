@@ -7,7 +7,7 @@ from typing import Any
 from .anomaly_workflow import AnomalyResult
 from .detector_baseline import static_threshold_baseline
 from .forecast_workflow import ForecastResult
-from .thresholds import check_thresholds
+from ..thresholds import check_thresholds
 
 HEADING = "Model Evaluation"
 
@@ -32,23 +32,23 @@ def threshold_lines(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list
 def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
+    day = "entity-day" if "entities" in m else "day"  # an entity model's rates are per entity-day
     real_labels = result.provenance.get("labelled_events") is not None
-    false_alarms = (f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/day over {m['false_alarm_days']:.2f} days "
-                    f"(limit {m['false_alarm_limit_per_day']:g}/day){limit_note}")
+    false_alarms = (f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/{day} over {m['false_alarm_days']:.2f} {day}s "
+                    f"(limit {m['false_alarm_limit_per_day']:g}/{day}){limit_note}")
     if real_labels:  # a labelled file: its incidents judge the model, nothing was injected
         judged = ["On the real rows of the slice, judged by the data's own is_anomaly labels (nothing injected):",
                   false_alarms + ", alarms touching no labelled incident"]
         events_title, touching = "Real labelled incidents of the slice:", "touching no labelled incident"
     else:
-        judged = ["On the untouched real rows of the slice (no injected event; every alarm there is false):", false_alarms]
-        events_title, touching = "Injected, labelled anomaly events on the same slice (they measure recall, not false alarms):", \
-            "touching no injected event"
-    baseline = static_threshold_baseline(result)
+        judged = ["On the untouched values of the slice (no injected event; every alarm there is false):", false_alarms]
+        events_title, touching = "On the same slice with the injected, labelled anomaly events:", "touching no injected event"
+    baseline = static_threshold_baseline(result)  # None for an entity model
     if baseline:  # the naive rule on the same rows, under each of the model's figures
         judged.append(f"  baseline, {baseline['name']}: {baseline['false_alarms']} = {baseline['false_alarms_per_day']:.2f}/day")
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
-        f"Held-out test slice {test.index[0]} .. {test.index[-1]}: {len(test)} rows, {m['evaluated_days']:.2f} days, "
+        f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} {day}s, "
         "never used for training or threshold calibration",
         *judged,
         events_title,
@@ -73,7 +73,7 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     lines = [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Forecast: change of each metric over the next {result.horizon_minutes} min. Held-out test slice "
-        f"{test.index[0]} .. {test.index[-1]}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
+        f"{test.index.min()} .. {test.index.max()}: {len(test)} rows, after the training rows and a {result.horizon_minutes} min gap; "
         f"trained and judged on {m['judged_on']}",
         f"  {'metric':<28}" + "".join(f"{method + ' MAE':>20}" for method in methods)
         + "".join(f"{'MAE / ' + method:>22}" for method in baselines) + f"{'model MAPE':>12}",
@@ -96,6 +96,22 @@ def forecast_lines(result: ForecastResult) -> list[str]:
     return lines
 
 
+def entity_lines(metrics: dict[str, Any]) -> list[str]:
+    """An entity model's worst entities (none for a cluster-wide model)."""
+    worst = metrics.get("worst_entities")
+    if not worst:
+        return []
+    lines = [f"Per entity ({metrics['entities']} entities, each judged on its own held-out rows); the worst:"]
+    for entry in worst:
+        figures = ", ".join(f"{key.replace('_', ' ')} {_number(value)}" for key, value in entry.items() if key != "entity")
+        lines.append(f"  {entry['entity']}: {figures}")
+    if "fleet_false_alarms_per_day" in metrics:
+        lines.append(f"Rates above are per entity-day; the whole fleet raises {_number(metrics['fleet_false_alarms_per_day'])} "
+                     "false alarms/day, lowest event recall of an entity " + _number(metrics.get("min_entity_event_recall")))
+    return lines
+
+
 def print_evaluation(result: AnomalyResult | ForecastResult) -> None:
     lines = anomaly_lines(result) if isinstance(result, AnomalyResult) else forecast_lines(result)
+    lines += entity_lines(result.metrics)
     print("\n".join(["=" * 72, *lines, *threshold_lines(result.metrics, result.run.spec.thresholds), "=" * 72]))

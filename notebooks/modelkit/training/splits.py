@@ -1,4 +1,9 @@
-"""Split a time-indexed frame into train / validation / test slices, in time order."""
+"""Split a time-indexed frame into train / validation / test slices, in time order.
+
+A panel frame (an entity model's: rows grouped by entity, timestamps repeated) is cut at the
+same times for every entity: the slices are chosen on the frame's timeline and each takes
+every entity's rows inside its time span, so no slice trains on one node's Tuesday and
+tests on another's."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .events import runs
+from ..evaluation.events import runs
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
 MIN_ROWS_PER_SLICE = 30
@@ -27,13 +32,13 @@ class TimeSplit:
         def span(part: pd.DataFrame) -> dict:
             if part.empty:
                 return {"rows": 0}
-            return {"rows": len(part), "start": part.index[0].isoformat(), "end": part.index[-1].isoformat()}
+            return {"rows": len(part), "start": part.index.min().isoformat(), "end": part.index.max().isoformat()}
 
         return {"train": span(self.train), "validation": span(self.validation), "test": span(self.test), "gap_rows": self.gap_rows}
 
 
 def split_by_time(frame: pd.DataFrame, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, gap_rows: int = 0,
-                  events: np.ndarray | None = None) -> TimeSplit:
+                  events: np.ndarray | None = None, panel: bool = False) -> TimeSplit:
     """Consecutive slices, never shuffled; `gap_rows` dropped between slices.
 
     A forecaster whose targets lie `gap_rows` ahead needs the gap so that no training
@@ -42,7 +47,12 @@ def split_by_time(frame: pd.DataFrame, fractions: tuple[float, float, float] = D
 
     `events` (per row: inside a labelled anomaly event) moves the validation and test
     starts to event boundaries (see `event_aligned`).
+
+    `panel`: `frame` is a panel frame (module docstring); `gap_rows` and the slice sizes then
+    count timestamps, and an event at a timestamp is one on any entity.
     """
+    if panel:
+        return _split_panel(frame, fractions, gap_rows, events)
     if events is not None:
         return event_aligned(frame, fractions, np.asarray(events, dtype=bool))
     if not frame.index.is_monotonic_increasing:
@@ -101,3 +111,17 @@ def event_aligned(frame: pd.DataFrame, fractions: tuple[float, float, float], ev
         return plain
     return TimeSplit(train=frame.iloc[:validation_start], validation=frame.iloc[validation_start:test_start],
                      test=frame.iloc[test_start:], gap_rows=0)
+
+
+def _split_panel(frame: pd.DataFrame, fractions: tuple[float, float, float], gap_rows: int,
+                 events: np.ndarray | None) -> TimeSplit:
+    times = frame.index.unique().sort_values()
+    timeline = pd.DataFrame(index=times)
+    if events is not None:
+        events = pd.Series(np.asarray(events, dtype=bool), index=frame.index).groupby(level=0).any().reindex(times).to_numpy()
+    cut = split_by_time(timeline, fractions, gap_rows, events)
+
+    def rows_in(part: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame.index.isin(part.index)]
+
+    return TimeSplit(train=rows_in(cut.train), validation=rows_in(cut.validation), test=rows_in(cut.test), gap_rows=gap_rows)

@@ -6,7 +6,7 @@ import math
 
 from ..features import lookback_minutes, parse_features
 from ..registry import ModelSpec
-from . import forecast_features as ff
+from ..evaluation import forecast_targets as ff
 
 
 def warmup_hours(spec: ModelSpec) -> int:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import requests
 
-from modelkit.lifecycle.cli import DEFAULT_MAX_ROWS
+from modelkit.serving.cli import DEFAULT_MAX_ROWS
 from modelkit.lifecycle.gate import run_gate
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
 
-from .factory import DETECTOR, detector, write_test_registry, write_version
-from .live_server import running_server
+from lifecycle.factory import DETECTOR, detector, write_test_registry, write_version
+from serving.live_server import running_server
 
 SMALL = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from modelkit.lifecycle.local_server import temporary_server
+from modelkit.serving.local_server import temporary_server
 
 
 @contextmanager

@@ -10,12 +10,12 @@ import pytest
 import requests
 
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import SERVER_FILE, reload_local_server
+from modelkit.serving.local_server import SERVER_FILE, reload_local_server
 from modelkit.lifecycle.promotion import promote
 from modelkit.model_loading import LibraryVersionError
 
-from .factory import DETECTOR, FORECASTER, features_of, mark_accepted, promoted_setup, write_test_registry, write_version
-from .live_server import running_server
+from lifecycle.factory import DETECTOR, FORECASTER, features_of, mark_accepted, promoted_setup, write_test_registry, write_version
+from serving.live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 BODY_LIMIT = 64 * 1024
@@ -199,6 +199,77 @@ def test_v2_values_that_overflow_their_type_are_refused(served):
     assert response.status_code == 400 and "must be a finite number" in response.json()["error"]
 
 
+def structured_cloudevent(data):
+    """A CloudEvents 1.0 event in structured mode (the attributes KServe's is_structured_cloudevent looks for)."""
+    return {"specversion": "1.0", "type": "org.example.predict", "source": "tests", "id": "1",
+            "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json", "data": data}
+
+
+def test_the_lean_predict_route_answers_byte_for_byte_as_kserves_route(served):
+    """The v1 predict of a served model skips KServe's router (serving/lean_predict.py); a structured CloudEvent
+    with a plain JSON Content-Type still goes through KServe's V1Endpoints.predict, which unwraps it and answers
+    plain JSON: both answers must be the same bytes and headers."""
+    url, _ = served
+    for body in (GUIDE_REQUEST, {**GUIDE_REQUEST, "parameters": {"return_scores": True}}):
+        lean = post(url, f"/v1/models/{DETECTOR}:predict", body)
+        through_kserve = post(url, f"/v1/models/{DETECTOR}:predict", structured_cloudevent(body))
+        assert lean.status_code == through_kserve.status_code == 200
+        assert lean.content == through_kserve.content
+        assert lean.headers["content-type"] == through_kserve.headers["content-type"] == "application/json"
+
+
+def test_cloudevents_get_cloudevent_answers(served):
+    """KServe's CloudEvents handling (kserve/protocol/dataplane.py decode/encode) stays: binary mode (ce-* headers)
+    and structured mode (application/cloudevents+json) are answered as CloudEvents."""
+    url, _ = served
+    binary = requests.post(f"{url}/v1/models/{DETECTOR}:predict", json=GUIDE_REQUEST, timeout=30, headers={
+        "ce-specversion": "1.0", "ce-source": "tests", "ce-type": "org.example.predict", "ce-id": "1"})
+    assert binary.status_code == 200 and binary.headers["ce-source"] == f"io.kserve.inference.{DETECTOR}"
+    assert binary.json()["model_version"] == "v1"
+    structured = post(url, f"/v1/models/{DETECTOR}:predict", structured_cloudevent(GUIDE_REQUEST),
+                      "application/cloudevents+json")
+    assert structured.status_code == 200, structured.text
+    assert structured.headers["content-type"] == "application/cloudevents+json"
+    assert structured.json()["data"]["model_version"] == "v1"
+
+
+def predictions_counted(url, model):
+    """KServe's request_predict_seconds histogram count for `model` (kserve/metrics.py), read from /metrics."""
+    line = f'request_predict_seconds_count{{model_name="{model}"}} '
+    found = [row for row in requests.get(f"{url}/metrics", timeout=5).text.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+def test_every_predict_is_counted_in_kserves_metrics(served):
+    """The chart's ServiceMonitor scrapes the predictors' /metrics: the lean route must keep KServe's histograms."""
+    url, _ = served
+    before = predictions_counted(url, DETECTOR)
+    for _ in range(3):
+        assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).status_code == 200
+    assert predictions_counted(url, DETECTOR) == before + 3
+
+
+def test_predict_for_a_model_not_served_is_404(served):
+    url, _ = served
+    response = post(url, "/v1/models/no-such-model:predict", GUIDE_REQUEST)
+    assert response.status_code == 404
+    assert response.json()["error"] == "Model with name no-such-model does not exist."
+
+
+ACCESS_LINE = f'"POST /v1/models/{DETECTOR}%3Apredict HTTP/1.1" 200'  # as uvicorn quotes the path
+
+
+def test_requests_are_not_logged_unless_asked(served, tmp_path):
+    """Off by default (uvicorn formats each line's arguments even when the level drops it); --access-log logs them."""
+    url, root = served
+    assert post(url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).status_code == 200
+    assert ACCESS_LINE not in (root.parent / "serve.log").read_text()
+    logged_root, registry = promoted_setup(tmp_path)
+    with running_server(logged_root, registry, [DETECTOR], "--access-log") as logged_url:
+        assert post(logged_url, f"/v1/models/{DETECTOR}:predict", GUIDE_REQUEST).status_code == 200
+        assert ACCESS_LINE in (tmp_path / "serve.log").read_text()
+
+
 def test_unloading_a_model_is_refused(served):
     url, _ = served
     assert requests.post(f"{url}/v2/repository/models/{DETECTOR}/unload", timeout=5).status_code == 501
@@ -261,7 +332,7 @@ def test_a_running_server_picks_up_a_model_promoted_for_the_first_time(tmp_path,
 
 
 def test_a_served_version_pickled_by_another_scikit_learn_is_refused(tmp_path):
-    from modelkit.lifecycle.served_file import load_version
+    from modelkit.serving.served_file import load_version
 
     root, _ = promoted_setup(tmp_path)
     model_dir = artifacts.model_dir(root, DETECTOR)

@@ -9,9 +9,10 @@ v2: exactly one input tensor [rows, n] (FP32/FP64/INT*/UINT*), `parameters.retur
 outputs "predictions" (+ "scores"), `model_version` set.
 Scores are the estimator's decision_function: lower = more anomalous, < 0 = flagged.
 
-Requests are answered in a worker thread, so a large one does not stall the event loop
-(scikit-learn's trees and numpy release the GIL for most of predict), and at most
-`max_rows` rows are taken per request (413 above).
+A request of more than INLINE_MAX_ROWS rows is answered in a worker thread, so it does not
+stall the event loop (scikit-learn's trees and numpy release the GIL for most of a large
+predict); a smaller one on the loop, where its predict costs less than the thread hand-off.
+At most `max_rows` rows are taken per request (413 above).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 from sklearn.pipeline import Pipeline
 
 from ..errors import ModelkitError
@@ -42,6 +44,11 @@ NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "
 # scikit-learn's trees compute in float32: a larger input (or one a scaler makes larger) is refused.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 IN_RANGE = f"every feature must be a finite number within ±{FLOAT32_MAX:.2g} (float32)"
+
+
+# Requests of at most this many rows are answered on the event loop (a few ms with 100 trees);
+# larger ones in a worker thread.
+INLINE_MAX_ROWS = 16
 
 
 class BadRequest(InvalidInput):
@@ -65,6 +72,15 @@ def _first_out_of_range(matrix: np.ndarray) -> tuple[int, int] | None:
         return None
     row, column = np.argwhere(bad)[0]
     return int(row), int(column)
+
+
+def _row_count(payload: dict[str, Any] | InferRequest) -> float:
+    """The rows a request declares (v1: instances, v2: the first input's shape); inf when it is malformed."""
+    if isinstance(payload, InferRequest):
+        shape = list(payload.inputs[0].shape) if payload.inputs else []
+        return shape[0] if shape and isinstance(shape[0], int) else float("inf")
+    rows = payload.get("instances") if isinstance(payload, dict) else None
+    return len(rows) if isinstance(rows, list) else float("inf")
 
 
 def _tensor_values(tensor: InferInput) -> np.ndarray:
@@ -198,6 +214,12 @@ class ServedModel(Model):
 
     def _estimate(self, version: LoadedVersion, matrix: np.ndarray, want_scores: bool):
         """(predictions, scores or None); a value the model's own transforms push out of range is a BadRequest."""
+        # The rows are checked already and every step's output is checked here: scikit-learn's own finiteness
+        # and parameter checks, repeated in each of a forest's trees, would only cost time.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self._checked_estimate(version, matrix, want_scores)
+
+    def _checked_estimate(self, version: LoadedVersion, matrix: np.ndarray, want_scores: bool):
         final, inputs = version.estimator, matrix
         if isinstance(final, Pipeline) and len(final.steps) > 1:  # what Pipeline.predict does, checked between steps
             inputs = np.asarray(final[:-1].transform(matrix))
@@ -219,7 +241,10 @@ class ServedModel(Model):
         return predictions, scores
 
     async def predict(self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None):
-        # Off the event loop: health checks and small requests keep answering during a large one.
+        # A large request off the event loop: health checks and small requests keep answering meanwhile.
+        # A small one on it: the hop to a worker thread and back cost more CPU than its predict.
+        if _row_count(payload) <= INLINE_MAX_ROWS:
+            return self.answer(payload)
         return await asyncio.to_thread(self.answer, payload)
 
     def answer(self, payload: dict[str, Any] | InferRequest):

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .. import artifacts
+from . import artifacts
 
 STATE_FILE = "served.json"
 LOCK_FILE = "promotion.lock"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 from .. import artifacts
 from ..errors import ConfigError, ModelkitError
 from ..registry import is_dns_label, load_registry
+from .lean_predict import LeanV1Predict
 from .local_server import announced
 from .request_guard import install as install_guard
 from .served_model import BadRequest, ServedModel
@@ -105,7 +107,8 @@ def build_app(models: list[ServedModel], max_body_bytes: int, repository_api: bo
     rest = RESTServer("kserve.model_server:app", DataPlane(model_registry=repository),
                       CheckedRepositoryExtension(model_registry=repository), http_port=0)
     rest.create_application()  # adds KServe's routes to kserve.model_server's app
-    install_guard(app, max_body_bytes, repository_api)
+    app.add_middleware(LeanV1Predict, repository=repository, exception_handlers=app.exception_handlers)
+    install_guard(app, max_body_bytes, repository_api)  # added last: outside the lean route, checks it too
     return app
 
 
@@ -137,13 +140,16 @@ def loaded(models: list[ServedModel]) -> list[ServedModel]:
 
 
 def run(models: list[ServedModel], host: str, port: int, max_body_bytes: int, announce_in: Path | None,
-        repository_api: str = "auto") -> None:
+        repository_api: str = "auto", access_log: bool = False) -> None:
     """Serve until interrupted; `announce_in` (a models root) records the URL for promote's reload call."""
     import uvicorn
 
     models = loaded(models)
     app = build_app(models, max_body_bytes, repository_api_enabled(repository_api, host), announce_in)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=65)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=65,
+                            access_log=access_log)
+    if access_log:  # log_level above sets uvicorn's access logger to warning too
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     server = uvicorn.Server(config)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     for model in models:

@@ -15,7 +15,7 @@ from typing import Any
 from .. import artifacts
 from ..errors import ConfigError, ModelkitError
 from ..model_loading import ModelFileError, load_model
-from .served_state import served_version
+from ..served_state import served_version
 
 MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 

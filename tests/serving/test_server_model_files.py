@@ -7,11 +7,11 @@ import pytest
 import requests
 
 from modelkit import artifacts
-from modelkit.lifecycle.local_server import free_port
-from modelkit.lifecycle.server import repository_api_enabled
+from modelkit.serving.local_server import free_port
+from modelkit.serving.server import repository_api_enabled
 
-from .factory import DETECTOR, FORECASTER, features_of, promoted_setup, write_version
-from .live_server import running_server
+from lifecycle.factory import DETECTOR, FORECASTER, features_of, promoted_setup, write_version
+from serving.live_server import running_server
 
 GUIDE_REQUEST = {"instances": [[0.5, 0.6, 0.4, 0.3, 0.8]]}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 PREFIXES = ("min", "max", "require")
 

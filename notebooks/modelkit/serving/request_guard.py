@@ -58,6 +58,20 @@ def json_media_type(header: bytes) -> tuple[bytes | None, str]:
     return (CLOUDEVENTS_JSON if media_type == CLOUDEVENTS_JSON.decode() else b"application/json"), ""
 
 
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the body already read as one message, then what `receive` gives."""
+    replayed = False
+
+    async def replaying() -> dict[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replaying
+
+
 class RequestGuard:
     """ASGI middleware: Content-Type and body-size checks for inference requests; the repository API switch."""
 
@@ -95,17 +109,8 @@ class RequestGuard:
         body = b"".join(chunks)
         if not body.strip():
             return await _reply(send, 400, f"the request body is empty; {SEND_JSON}")
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
         passed_on = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", content_type)]
-        await self.app(dict(scope, headers=passed_on), replay, send)
+        await self.app(dict(scope, headers=passed_on), replay(body, receive), send)
 
     def _too_large(self, size: int) -> str:
         return (f"the body is at least {size} bytes, more than the limit of {self.max_body_bytes}; "

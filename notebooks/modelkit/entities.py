@@ -1,0 +1,42 @@
+"""Per-entity models (a registry entry with `entity: [instance]`): the panel frame's shape, in one place.
+
+A per-entity frame is long: one row per entity and timestamp, the entity label columns first
+(strings), then the metric columns, sorted by the entity labels and then time; the index is the
+timestamp, repeated once per entity. A cluster-wide model (no `entity`) has no entity columns, and
+`split_entities` gives its whole frame as the one entity "".
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import pandas as pd
+
+from .registry import ModelSpec
+
+KEY_SEPARATOR = "/"
+
+
+def is_entity_model(spec: ModelSpec) -> bool:
+    return bool(spec.entity)
+
+
+def entity_columns(spec: ModelSpec) -> list[str]:
+    """The entity label columns of the model's frames, in registry order ([] for a cluster-wide model)."""
+    return list(spec.entity)
+
+
+def entity_key(values: Iterable[object]) -> str:
+    """One entity's name in provenance, reports and logs: its label values joined by '/' ("worker-1")."""
+    return KEY_SEPARATOR.join(str(value) for value in values)
+
+
+def split_entities(frame: pd.DataFrame, spec: ModelSpec) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(key, that entity's rows without the entity columns) per entity, in the frame's order;
+    each sub-frame's index is its timestamps. A cluster-wide frame is one entity, key ""."""
+    columns = entity_columns(spec)
+    if not columns:
+        yield "", frame
+        return
+    for values, rows in frame.groupby(columns, sort=False, observed=True):
+        yield entity_key(values if isinstance(values, tuple) else (values,)), rows.drop(columns=columns)

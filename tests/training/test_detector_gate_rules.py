@@ -1,0 +1,67 @@
+"""The registry's default detector thresholds judge what an operator pays for, on untouched rows.
+
+A detector whose alarm outlasts an injected event (its features remember the last hours, so
+the return to normal after an event also looks unusual for a while) raises the same one alarm
+per event and no false alarm: it must be accepted. A detector that is always in alarm also
+raises few alarm runs, so a count of false alarms alone would let it through: the share of
+untouched held-out time in alarm refuses it. Both are judged with the registry's thresholds
+and the gate's floor, as `modelkit validate` judges a version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelkit.lifecycle.gate import check_held_out_quality, check_thresholds_from_registry
+from modelkit.registry import get_model
+from modelkit.evaluation.anomaly import evaluate_flags
+from modelkit.training.anomaly_workflow import untouched_false_alarms
+
+MINUTE = 60
+ROWS = 2000  # 1.4 days at 60 s, the held-out slice of the default 168 h run
+EVENTS = [(200, 210), (700, 712), (1200, 1210), (1700, 1715)]
+
+
+def _labels() -> np.ndarray:
+    labels = np.zeros(ROWS, dtype=bool)
+    for start, stop in EVENTS:
+        labels[start:stop] = True
+    return labels
+
+
+def _verdict(flags: np.ndarray, untouched_flags: np.ndarray) -> list[str]:
+    spec = get_model("anomaly-detector")
+    metrics = evaluate_flags(_labels(), flags, MINUTE)
+    metrics.update(untouched_false_alarms(untouched_flags, MINUTE, 10.0))
+    metadata = {"metrics": metrics}
+    return check_held_out_quality(spec, metadata) + check_thresholds_from_registry(spec, metadata)
+
+
+def test_the_flagged_share_of_untouched_rows_is_reported():
+    flags = np.zeros(ROWS, dtype=bool)
+    flags[100:150] = True
+    flags[400] = True
+    judged = untouched_false_alarms(flags, MINUTE, 10.0)
+    assert judged["false_alarms"] == 2
+    assert judged["false_alarm_time_share"] == 51 / ROWS
+
+
+def test_an_alarm_that_outlasts_its_event_by_a_while_is_accepted():
+    flags = np.zeros(ROWS, dtype=bool)
+    for start, stop in EVENTS:
+        flags[start : stop + 20] = True  # most flagged minutes fall after the event: point precision < 0.4
+    assert evaluate_flags(_labels(), flags, MINUTE)["point_precision"] < 0.4
+    assert _verdict(flags, np.zeros(ROWS, dtype=bool)) == []
+
+
+def test_a_detector_always_in_alarm_is_refused():
+    always = np.ones(ROWS, dtype=bool)
+    reasons = _verdict(always, always)
+    assert any("false_alarm_time_share = 1.0" in reason for reason in reasons), reasons
+
+
+def test_false_alarms_on_untouched_rows_still_refuse():
+    flags = _labels()
+    noisy = np.zeros(ROWS, dtype=bool)
+    noisy[::60] = True  # 34 one-minute false alarms in 1.4 days
+    assert any("over its limit of 10/day" in reason for reason in _verdict(flags, noisy))
