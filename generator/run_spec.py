@@ -49,6 +49,8 @@ def chart_run_spec(model: str) -> dict[Any, Any]:
         # Empty git-url: the notebooks baked into the workbench image (global.git in values.yaml).
         "git-url": Helm("{{ .Values.global.git.repoURL | quote }}"),
         "git-ref": Helm("{{ .Values.global.git.revision | quote }}"),
+        # Empty: no file. Scheduled runs read the registry entry's dataSource; data-file is for runs started by hand.
+        "data-file": "",
     }
     if list(params) != list(PARAM_ENV):
         raise ConfigError(f"generator/run_spec.py: the chart's run passes {list(params)}, the Pipeline declares {list(PARAM_ENV)}")

@@ -11,9 +11,11 @@ source "$(dirname "$0")/lib/common.sh"
 usage() {
   cat <<USAGE
 usage: $(basename "$0") MODEL [HOURS] [DATA_SOURCE] [-n NAMESPACE] [--follow] [--git-ref REF] [--git-url URL]
-                        [--dry-run] [--local [--models-root DIR]]
+                        [--data-file PATH] [--dry-run] [--local [--models-root DIR]]
   HOURS         hours of history, a whole number > 0 (default: the registry entry's trainingHours)
-  DATA_SOURCE   synthetic | prometheus | hybrid (default: the registry entry's dataSource)
+  DATA_SOURCE   synthetic | prometheus | hybrid | file (default: the registry entry's dataSource)
+  --data-file PATH   CSV or Parquet of the model's metrics (DATA_SOURCE file); in a cluster a path
+                relative to the root of the repository the run trains from
   --git-url URL, --git-ref REF   train the notebooks of URL at REF (a tag or full commit id pins them;
                 default: the chart's global.git, and when that is empty the notebooks baked into the image)
 The PipelineRun's timeouts keep 10 min of the registry entry's timeout for the report step.
@@ -25,6 +27,7 @@ FOLLOW=false
 DRY_RUN=false
 extra=()
 ROOT_OPTION=()
+DATA_FILE_OPTION=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--namespace) NAMESPACE=${2:?"-n needs a namespace"}; shift 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY_RUN=true; shift ;;
     --git-ref) extra+=(--git-ref "${2:?"--git-ref needs a ref"}"); shift 2 ;;
     --git-url) extra+=(--git-url "${2:?"--git-url needs a URL"}"); shift 2 ;;
+    --data-file) DATA_FILE_OPTION=(--data-file "${2:?"--data-file needs a path"}"); shift 2 ;;
     --local) MODE=local; shift ;;
     --models-root) ROOT_OPTION=(--models-root "${2:?"--models-root needs a directory"}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -49,10 +53,11 @@ if [ "${#positional[@]}" -ge 2 ]; then
 fi
 if [ "${#positional[@]}" -ge 3 ]; then
   case "${positional[2]}" in
-    synthetic|prometheus|hybrid) options+=(--data-source "${positional[2]}") ;;
-    *) die "DATA_SOURCE '${positional[2]}' must be synthetic, prometheus or hybrid" ;;
+    synthetic|prometheus|hybrid|file) options+=(--data-source "${positional[2]}") ;;
+    *) die "DATA_SOURCE '${positional[2]}' must be synthetic, prometheus, hybrid or file" ;;
   esac
 fi
+options+=("${DATA_FILE_OPTION[@]}")
 
 if [ "$MODE" = local ]; then
   exec "$(modelkit_python)" -m modelkit.cli train --model "$MODEL" "${options[@]}" "${ROOT_OPTION[@]}"

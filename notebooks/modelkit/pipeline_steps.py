@@ -43,16 +43,19 @@ PARAM_ENV = {
     "inference-service-name": "INFERENCE_SERVICE_NAME",
     "git-url": "GIT_URL",
     "git-ref": "GIT_REF",
+    "data-file": "DATA_FILE",
 }
 
 PARAM_DESCRIPTIONS = {
     "model-name": "model to train: a name from the models registry",
     "notebook-path": "training notebook, relative to the repository root",
-    "data-source": "synthetic | prometheus | hybrid (empty: the registry entry's dataSource)",
+    "data-source": "synthetic | prometheus | hybrid | file (empty: the registry entry's dataSource)",
     "training-hours": "hours of history to train on, a whole number > 0 (empty: the registry entry's trainingHours)",
     "inference-service-name": "InferenceService that serves the model",
     "git-url": "repository holding the notebooks (empty: the notebooks baked into the workbench image, no clone)",
     "git-ref": "branch, tag or full commit id of git-url to train from",
+    "data-file": "for data-source file: CSV or Parquet of the model's metrics, a path relative to the repository root "
+                 "(committed to git-url, or baked into the workbench image); empty: none",
 }
 
 # Params a PipelineRun may leave out, and where their default comes from.
@@ -62,6 +65,7 @@ PARAM_DEFAULTS = {
     "training-hours": "",
     "git-url": "chart:global.git.repoURL",
     "git-ref": "chart:global.git.revision",
+    "data-file": "",
 }
 
 
@@ -121,10 +125,11 @@ STEPS: tuple[PipelineStep, ...] = (
     PipelineStep("fetch-source", ("git-clone",), ("git-url", "git-ref"), "5m", cluster_only=True, retries=2,
                  needs_git_url=True),
     PipelineStep("check-params", ("modelkit", "check-params"),
-                 ("model-name", "notebook-path", "data-source", "training-hours", "inference-service-name", "git-url"),
+                 ("model-name", "notebook-path", "data-source", "training-hours", "inference-service-name", "git-url",
+                  "data-file"),
                  "5m", in_source_tree=True),
     PipelineStep("train", ("modelkit", "run-notebook"),
-                 ("model-name", "notebook-path", "data-source", "training-hours", "git-url", "git-ref"),
+                 ("model-name", "notebook-path", "data-source", "training-hours", "git-url", "git-ref", "data-file"),
                  None, in_source_tree=True, per_model=True),
     PipelineStep("validate", ("modelkit", "validate"), ("model-name",), "10m"),
     PipelineStep("promote", ("modelkit", "promote"), ("model-name", "inference-service-name"), "10m"),

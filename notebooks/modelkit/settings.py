@@ -34,7 +34,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 from .registry import find_project_root
 
-DATA_SOURCES = ("synthetic", "prometheus", "hybrid")
+DATA_SOURCES = ("synthetic", "prometheus", "hybrid", "file")
 FALLBACK_POLICIES = ("fail", "synthetic")
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -58,7 +58,9 @@ _RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9
 
 VARIABLES = {
     "MODEL_NAME": "model to train, a name from the models registry (required)",
-    "DATA_SOURCE": "synthetic | prometheus | hybrid (default: the registry entry's dataSource)",
+    "DATA_SOURCE": "synthetic | prometheus | hybrid | file (default: the registry entry's dataSource; file when only DATA_FILE is set)",
+    "DATA_FILE": "CSV or Parquet of the model's metrics for DATA_SOURCE=file: a timestamp column, one column per registry "
+                 "metric (and per entity label of an entity model), optional is_anomaly labels",
     "TRAINING_HOURS": f"whole number of hours of history, 1 to {MAX_TRAINING_HOURS}, ASCII digits only (default: the registry entry's trainingHours)",
     "MODELS_ROOT": "where model directories live (default /mnt/models when it exists, else models/ of the project "
                    "checkout holding charts/hub/values.yaml, found from the working directory up; else ./models)",
@@ -171,6 +173,8 @@ def _file(env: _Layers, name: str) -> Path | None:
     text = env.get(name).strip()
     if text and not Path(text).is_file():
         raise env.fail(name, text, "is not an existing file")
+    if text and not os.access(text, os.R_OK):
+        raise env.fail(name, text, "cannot be read (permission denied)")
     return Path(text) if text else None
 
 
@@ -254,7 +258,8 @@ class Settings:
     staging_dir: Path | None = None  # set: `modelkit run-notebook` publishes the version
     inference_service_name: str = ""  # from_env: INFERENCE_SERVICE_NAME or the model name
     namespace: str = DEFAULT_NAMESPACE
-    data_end: datetime | None = None  # None: the window ends now
+    data_end: datetime | None = None  # None: the window ends now (DATA_SOURCE=file: at the file's last row)
+    data_file: Path | None = None  # the file of DATA_SOURCE=file
     synthetic_entities: int | None = None  # None: take the registry entry's
 
     @classmethod
@@ -266,9 +271,10 @@ class Settings:
         if not model_name:
             raise ConfigError(f"MODEL_NAME is not set; {VARIABLES['MODEL_NAME']}", variable="MODEL_NAME")
         ca = _file(env, "PROMETHEUS_CA_BUNDLE")
+        data_source, data_file = _source_and_file(env)
         return cls(
             model_name=model_name,
-            data_source=_choice(env, "DATA_SOURCE", DATA_SOURCES, None),
+            data_source=data_source,
             training_hours=_whole_number(env, "TRAINING_HOURS", None, 1, MAX_TRAINING_HOURS),
             models_root=Path(env.get("MODELS_ROOT").strip() or default_models_root()),
             run_id=env.get("RUN_ID").strip() or None,
@@ -286,8 +292,23 @@ class Settings:
             inference_service_name=env.get("INFERENCE_SERVICE_NAME").strip() or model_name,
             namespace=env.get("NAMESPACE").strip() or _pod_namespace(),
             data_end=_data_end(env),
+            data_file=data_file,
             synthetic_entities=_whole_number(env, "SYNTHETIC_ENTITIES", None, 1, MAX_SYNTHETIC_ENTITIES),
         )
+
+
+def _source_and_file(env: _Layers) -> tuple[str | None, Path | None]:
+    """DATA_SOURCE and DATA_FILE, which go together: a file alone means DATA_SOURCE=file, a file
+    with another source (or file without a file) is refused rather than silently ignored."""
+    source = _choice(env, "DATA_SOURCE", DATA_SOURCES, None)
+    data_file = _file(env, "DATA_FILE")
+    if data_file and source is None:
+        source = "file"
+    if source == "file" and data_file is None:
+        raise ConfigError(f"DATA_SOURCE=file needs DATA_FILE (--data-file): {VARIABLES['DATA_FILE']}", variable="DATA_FILE")
+    if data_file and source != "file":
+        raise env.fail("DATA_FILE", str(data_file), f"is set but DATA_SOURCE is {source}: a file is read only with DATA_SOURCE=file")
+    return source, data_file
 
 
 def _pod_namespace() -> str:

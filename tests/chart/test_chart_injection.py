@@ -69,7 +69,7 @@ def tasks():
 def benign_params(tmp_path):
     return {"model-name": "anomaly-detector", "notebook-path": "notebooks/x.ipynb", "data-source": "synthetic",
             "training-hours": "24", "inference-service-name": "anomaly-detector", "git-url": "https://example.invalid/r.git",
-            "git-ref": "main", "run-id": "train-anomaly-detector-abcde", "namespace": "self-healing-platform",
+            "git-ref": "main", "data-file": "", "run-id": "train-anomaly-detector-abcde", "namespace": "self-healing-platform",
             "tasks-status": "Succeeded"}
 
 

@@ -48,7 +48,7 @@ def test_the_charts_run_spec_is_the_run_the_builder_makes_from_the_same_inputs(v
         chart = yaml.safe_load(find(docs, "ConfigMap", f"{entry['name']}-training-run")["data"]["pipelinerun.yaml"])
         assert chart["metadata"]["labels"].pop("app.kubernetes.io/managed-by") == "Helm"
         params = run_params(entry["name"], training_hours=entry["trainingHours"], data_source=entry["dataSource"],
-                            git_url="https://git.example.com/models.git", git_ref="v2")
+                            git_url="https://git.example.com/models.git", git_ref="v2", data_file="")
         made = build_pipelinerun(entry["name"], chart["metadata"]["namespace"], params, run_timeouts(entry.get("timeout")),
                                  chart["spec"]["taskRunTemplate"])
         assert chart == made, entry["name"]

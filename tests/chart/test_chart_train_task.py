@@ -21,7 +21,7 @@ MODEL = "anomaly-detector"
 RUN_ID = "train-anomaly-detector-x1y2z"
 PARAMS = {"model-name": MODEL, "notebook-path": "notebooks/02-anomaly-detection/01-isolation-forest-implementation.ipynb",
           "data-source": "synthetic", "training-hours": "24", "inference-service-name": MODEL, "git-url": "",
-          "git-ref": "main", "run-id": RUN_ID, "namespace": "self-healing-platform"}
+          "git-ref": "main", "data-file": "", "run-id": RUN_ID, "namespace": "self-healing-platform"}
 PINNED = {"DATA_END": "2026-03-01T00:00:00Z", "SEED": "42"}  # a window on which the detector passes its gate
 
 

@@ -27,6 +27,7 @@ def test_every_variable_read_is_documented():
         ("ANOMALY_RATE", "0.5", "ANOMALY_RATE='0.5' must be between 0 and 0.5"),
         ("ANOMALY_RATE", "5%", "ANOMALY_RATE='5%' is not a number"),
         ("FALLBACK_POLICY", "ignore", "FALLBACK_POLICY='ignore' is not one of fail, synthetic"),
+        ("DATA_FILE", "/no/such/metrics.csv", "DATA_FILE='/no/such/metrics.csv' is not an existing file"),
         ("PROMETHEUS_CA_BUNDLE", "/no/such/ca.crt", "PROMETHEUS_CA_BUNDLE='/no/such/ca.crt' is not an existing file"),
         ("PROMETHEUS_TOKEN_FILE", "/no/such/token", "PROMETHEUS_TOKEN_FILE='/no/such/token' is not an existing file"),
         ("PROMETHEUS_TLS_VERIFY", "maybe", "PROMETHEUS_TLS_VERIFY='maybe' must be true or false"),

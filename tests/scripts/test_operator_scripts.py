@@ -118,12 +118,21 @@ def test_trigger_builds_a_pipelinerun_with_generate_name_label_and_params(local_
     assert params["training-hours"] == "24" and params["data-source"] == "synthetic"
     assert params["notebook-path"] == get_model(DETECTOR).notebook
     assert params["git-ref"] == 'main"; touch /tmp/x #'  # carried as data, never run
+    assert "data-file" not in params  # left out: the Pipeline's default (none)
+
+
+def test_trigger_passes_a_data_file_as_the_data_file_param(local_setup):
+    _, env = local_setup
+    done = script("trigger-model-training.sh", DETECTOR, "24", "file", "--data-file", "data/metrics.csv", "--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    params = {p["name"]: p["value"] for p in json.loads(done.stdout)["spec"]["params"]}
+    assert params["data-source"] == "file" and params["data-file"] == "data/metrics.csv"
 
 
 @pytest.mark.parametrize("args, message", [
     ((DETECTOR, "a-day"), "HOURS 'a-day' must be a whole number"),
     ((DETECTOR, "0"), "must be a whole number greater than 0"),
-    ((DETECTOR, "24", "csv"), "must be synthetic, prometheus or hybrid"),
+    ((DETECTOR, "24", "csv"), "must be synthetic, prometheus, hybrid or file"),
     (("no-such-model", "24"), "not in the models registry"),
     ((), "give MODEL"),
 ])

@@ -14,7 +14,7 @@ import pytest
 from modelkit.registry import find_registry_file
 
 PROJECT = find_registry_file(Path(__file__).parent).parents[2]
-RUN_VARIABLES = ("MODEL_NAME", "NOTEBOOK_PATH", "DATA_SOURCE", "TRAINING_HOURS", "RUN_ID", "MODELS_ROOT", "GIT_REF",
+RUN_VARIABLES = ("MODEL_NAME", "NOTEBOOK_PATH", "DATA_SOURCE", "DATA_FILE", "TRAINING_HOURS", "RUN_ID", "MODELS_ROOT", "GIT_REF",
                  "INFERENCE_SERVICE_NAME", "SEED", "ANOMALY_RATE", "FALLBACK_POLICY")
 
 

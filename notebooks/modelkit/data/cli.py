@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", help="model name from the registry (default: $MODEL_NAME)")
     parser.add_argument("--source", choices=DATA_SOURCES, help="data source (default: $DATA_SOURCE, else the registry entry's)")
+    parser.add_argument("--data-file", type=Path, help="for --source file: CSV or Parquet of the model's metrics (default: $DATA_FILE)")
     parser.add_argument("--hours", type=int, help="hours of history (default: $TRAINING_HOURS, else the registry entry's)")
     parser.add_argument("--seed", type=int, help="seed of synthetic data and injected anomalies (default: $SEED or 42)")
     parser.add_argument("--entities", type=int, help="per-entity models: entities synthetic data generates "
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--output {args.output}: unknown file type {args.output.suffix!r}; use .csv or .parquet")
     if args.plot and args.plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {args.plot}: must be a .png file")
-    settings = Settings.from_env(options=options_from(args, model="MODEL_NAME", source="DATA_SOURCE",
+    settings = Settings.from_env(options=options_from(args, model="MODEL_NAME", source="DATA_SOURCE", data_file="DATA_FILE",
                                                       hours="TRAINING_HOURS", seed="SEED",
                                                       entities="SYNTHETIC_ENTITIES"))
     loaded = load_training_frame(get_model(settings.model_name), settings, progress=_progress)

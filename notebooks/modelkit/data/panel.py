@@ -11,6 +11,8 @@ its last sample in the window. Each entity's rows are mixed as a cluster-wide wi
               entity (a bad rollout, a network partition); the rest hit one entity at a time.
   prometheus  each entity's rows: 80 % untouched real, 20 % inside events injected into that
   hybrid      entity alone (hybrid: 50 % real, 20 % events, 30 % spliced synthetic blocks).
+  file        the entities of the file's entity columns, each from its first to its last sample in
+              the window: labelled, its own labels and nothing injected; unlabelled, as prometheus.
 
 Events change the `group` metrics only: a `broadcast` metric is one cluster-level value, the same
 for every entity, and an event of one entity does not move it. The provenance adds `entities`:
@@ -28,23 +30,30 @@ from ..registry import BROADCAST, ModelSpec
 from ..settings import Settings, synthetic_entity_count
 from . import anomalies
 from .anomalies import Segment
+from .file_source import MetricsFile, entity_series, training_values
 from .grid import TimeGrid
 from .prometheus import PrometheusClient, Progress
 from .quality import check_panel_values
-from .real import PROMETHEUS, SYNTHETIC, EntityRows, fetch_real_panel
+from .real import SYNTHETIC, EntityRows, fetch_real_panel
 from .synthetic import synthetic_entity_labels, synthetic_values
-from .timeline import PLACEMENT_STREAM, TrainingFrame, anomaly_pieces, describe_events, mix, real_pieces, share_note
+from .timeline import (PLACEMENT_STREAM, TrainingFrame, anomaly_pieces, describe_events, describe_labels, mix, real_pieces,
+                       real_row_source, share_note)
 
 FLEET_EVENT_SHARE = 0.25
 FLEET_STREAM = (0,)  # the fleet-wide events' random streams; entity i uses (i,), i >= 1
 
 
 def load_panel_frame(spec: ModelSpec, settings: Settings, source: str, grid: TimeGrid, hints: dict[str, dict[str, Any]],
-                     provenance: dict[str, Any], client: PrometheusClient | None, progress: Progress | None) -> TrainingFrame:
+                     provenance: dict[str, Any], client: PrometheusClient | None, progress: Progress | None,
+                     table: MetricsFile | None = None) -> TrainingFrame:
+    """`table`: the file of DATA_SOURCE=file, read already (loader.py)."""
     entities = None
-    if source != SYNTHETIC:
+    if table is not None:
+        entities = file_entities(table, grid)
+    elif source != SYNTHETIC:
         entities = fetch_real_panel(spec, settings, source, grid, client, progress, provenance)
     real = entities is not None
+    labelled = table is not None and table.labels is not None
     if not real:
         entities = synthetic_entities(spec, grid, settings.seed, synthetic_entity_count(settings, spec))
     provenance["input_checks"] = check_panel_values(entities, spec, source if real else SYNTHETIC, provenance["window"])
@@ -56,7 +65,9 @@ def load_panel_frame(spec: ModelSpec, settings: Settings, source: str, grid: Tim
     for entity in entities:
         points = len(entity.values)
         stream = (entity.number,)
-        if real:
+        if labelled:
+            pieces = []
+        elif real:
             pieces = real_pieces(points, source, group_hints, settings.seed, grid.step_seconds, stream)
         else:
             pieces = anomaly_pieces(round(settings.anomaly_rate * points) - fleet_points, group_hints, settings.seed, stream)
@@ -64,7 +75,8 @@ def load_panel_frame(spec: ModelSpec, settings: Settings, source: str, grid: Tim
         untouched.append(_with_labels(entity.values.astype(float), spec, entity.labels))
         mixed = mix(entity.values, pieces, hints, settings.seed,
                     lambda: synthetic_values(spec, grid, settings.seed, entity=entity.number - 1).iloc[rows],
-                    real=real, stream=stream, fixed=fleet, injectable=grouped)
+                    untouched_source=real_row_source(source) if real else SYNTHETIC, stream=stream, fixed=fleet,
+                    injectable=grouped, labels=entity.is_anomaly)
         fleet_starts = {event.start for event in fleet}
         for record in mixed.records:
             record.update(entity=entity.key, scope="fleet" if record["start"] in fleet_starts else "entity")
@@ -77,16 +89,31 @@ def load_panel_frame(spec: ModelSpec, settings: Settings, source: str, grid: Tim
     used = sorted(set(row_source))
     provenance.update(
         used_sources=used,
-        real_data=PROMETHEUS in used,
-        mix=f"per entity: {share_note(source if real else None, settings.anomaly_rate, grid.points)}"
+        real_data=real_row_source(source) in used,
+        mix=f"per entity: {share_note(source if real else None, settings.anomaly_rate, grid.points, labelled)}"
             + ("" if real else f"; {FLEET_EVENT_SHARE:.0%} of the event rows in fleet-wide events hitting every entity at once"),
-        rows_per_source={name: int((row_source == name).sum()) for name in (PROMETHEUS, SYNTHETIC)},
-        injected_anomalies={**describe_events(records, frame), "fleet_events": len(fleet)},
+        rows_per_source={name: int((row_source == name).sum()) for name in (real_row_source(source), SYNTHETIC)},
+        injected_anomalies={**describe_events(records, frame, labelled), "fleet_events": len(fleet)},
         gaps_filled={name: sum(e.gaps_filled.get(name, 0) for e in entities) for name in grouped},
         entities={"labels": list(spec.entity), "count": len(entities), "per_entity": {e.key: _describe_entity(e) for e in entities}},
     )
+    if labelled:
+        provenance["labelled_events"] = describe_labels([entity.is_anomaly for entity in entities])
     return TrainingFrame(frame=frame, provenance=provenance, row_source=pd.Series(row_source, index=frame.index, name="source"),
-                         untouched=pd.concat(untouched))
+                         untouched=pd.concat(untouched), labels_from_data=labelled)
+
+
+def file_entities(table: MetricsFile, grid: TimeGrid) -> list[EntityRows]:
+    """The entities of a file (file_source.entity_series), each on its rows of the window, gaps filled
+    and counted, coverage checked as for Prometheus."""
+    positions = grid.index()
+    entities = []
+    for number, (key, labels, part, flags) in enumerate(entity_series(table, grid), start=1):
+        rows = TimeGrid(end_seconds=int(part.index[-1].timestamp()), step_seconds=grid.step_seconds, points=len(part))
+        filled: dict[str, Any] = {}
+        values, flags = training_values(table, rows, filled, values=part, labels=flags, entity=key)
+        entities.append(EntityRows(labels, number, positions.get_loc(values.index[0]), values, filled["gaps_filled"], is_anomaly=flags))
+    return entities
 
 
 def synthetic_entities(spec: ModelSpec, grid: TimeGrid, seed: int, count: int) -> list[EntityRows]:

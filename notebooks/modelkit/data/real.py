@@ -37,7 +37,7 @@ from .synthetic import synthetic_values
 
 log = logging.getLogger("modelkit.data")
 
-SYNTHETIC, PROMETHEUS = "synthetic", "prometheus"
+SYNTHETIC, PROMETHEUS, FILE = "synthetic", "prometheus", "file"
 MIN_COVERAGE = 0.5
 Fetched = TypeVar("Fetched")
 
@@ -52,6 +52,7 @@ class EntityRows:
     values: pd.DataFrame  # metric columns, index = its timestamps (consecutive grid points)
     gaps_filled: dict[str, int] = field(default_factory=dict)
     fallbacks: list[dict[str, Any]] = field(default_factory=list)
+    is_anomaly: pd.Series | None = None  # its rows' own labels (a labelled file); None: events are injected
 
     @property
     def key(self) -> str:

@@ -17,9 +17,10 @@ import pandas as pd
 from . import anomalies
 from .anomalies import Segment
 from .mixing import BLOCK_KIND, block_pieces, labelled, splice_synthetic_blocks
-from .real import PROMETHEUS, SYNTHETIC
+from .real import FILE, PROMETHEUS, SYNTHETIC
 
-REAL_SHARE = {"prometheus": 0.8, "hybrid": 0.5}
+REAL_SHARE = {"prometheus": 0.8, "hybrid": 0.5, "file": 0.8}
+LABELLED_KIND = "labelled"  # anomaly_kind of the rows a labelled file marks
 INJECTED_ANOMALY_SHARE = 0.2
 ANOMALY_STREAM, PLACEMENT_STREAM = 2, 3
 
@@ -28,8 +29,9 @@ ANOMALY_STREAM, PLACEMENT_STREAM = 2, 3
 class TrainingFrame:
     frame: pd.DataFrame  # [entity label columns (str)], metric columns (float), is_anomaly (bool), anomaly_kind (str)
     provenance: dict[str, Any]
-    row_source: pd.Series  # per row: "prometheus" (untouched real value) or "synthetic"
+    row_source: pd.Series  # per row: "prometheus" or "file" (untouched real value) or "synthetic"
     untouched: pd.DataFrame  # [entity columns], metric columns before any splice or injection: the real (or clean synthetic) values
+    labels_from_data: bool = False  # is_anomaly are the data's own labels (a labelled file): real incidents, nothing injected
 
     @property
     def features(self) -> pd.DataFrame:
@@ -50,10 +52,17 @@ def anomaly_pieces(points: int, hints: dict, seed: int, stream: tuple[int, ...] 
     return anomalies.lengths_summing_to(points, kinds, np.random.default_rng([seed, ANOMALY_STREAM, 0, *stream]))
 
 
-def share_note(source: str | None, anomaly_rate: float, points: int) -> str:
-    """How the rows of a timeline of `points` rows are made (source None: all synthetic)."""
+def real_row_source(source: str) -> str:
+    """The row_source of a real timeline's untouched rows: "file" for a file, else "prometheus" (hybrid too)."""
+    return FILE if source == FILE else PROMETHEUS
+
+
+def share_note(source: str | None, anomaly_rate: float, points: int, labelled: bool = False) -> str:
+    """How the rows of a timeline of `points` rows are made (source None: all synthetic; labelled: a file's own labels)."""
     if source is None:
         return f"synthetic rows; {anomaly_rate:.0%} of rows inside injected anomaly events (ANOMALY_RATE)"
+    if labelled:
+        return "100% untouched rows of the file; is_anomaly is the file's own labels (nothing injected)"
     note = f"{REAL_SHARE[source]:.0%} untouched real rows, {INJECTED_ANOMALY_SHARE:.0%} rows inside injected anomaly events"
     if points - round(REAL_SHARE[source] * points) > round(INJECTED_ANOMALY_SHARE * points):
         note += f", {1 - REAL_SHARE[source] - INJECTED_ANOMALY_SHARE:.0%} rows in spliced synthetic blocks"
@@ -74,14 +83,17 @@ def mix(
     seed: int,
     synthetic: Callable[[], pd.DataFrame],
     *,
-    real: bool,
+    untouched_source: str,
     stream: tuple[int, ...] = (),
     fixed: Sequence[Segment] = (),
     injectable: Sequence[str] | None = None,
+    labels: pd.Series | None = None,
 ) -> Mixed:
     """Place `pieces` at random in the timeline (around the `fixed` events, which are placed already),
     splice synthetic blocks (from `synthetic()`, the same rows) and inject the events into the
-    `injectable` columns (default all); `values` is changed in place."""
+    `injectable` columns (default all); `values` is changed in place. Rows no piece touches get the
+    row source `untouched_source` (real_row_source, or SYNTHETIC). `labels`: the data's own
+    is_anomaly (a labelled file, no pieces), kept as they are."""
     rng = np.random.default_rng([seed, PLACEMENT_STREAM, *stream])
     placed = anomalies.place(pieces, len(values), rng) if not fixed else place_around(pieces, fixed, len(values), rng)
     segments = sorted([*fixed, *placed], key=lambda s: s.start)
@@ -94,10 +106,15 @@ def mix(
     records = anomalies.inject(changed, events, hints, np.random.default_rng([seed, ANOMALY_STREAM, *stream])) if columns else []
     if changed is not values:
         values[columns] = changed
-    row_source = np.full(len(values), PROMETHEUS if real else SYNTHETIC, dtype=object)
+    row_source = np.full(len(values), untouched_source, dtype=object)
     for segment in segments:
         row_source[segment.start : segment.stop] = SYNTHETIC
-    return Mixed(labelled(values, events), row_source, records)
+    frame = labelled(values, events)
+    if labels is not None:
+        flags = labels.to_numpy(dtype=bool)
+        frame["is_anomaly"] = flags
+        frame["anomaly_kind"] = np.where(flags, LABELLED_KIND, "").astype(object)
+    return Mixed(frame, row_source, records)
 
 
 def place_around(pieces: Sequence[tuple[str, int]], fixed: Sequence[Segment], points: int, rng: np.random.Generator) -> list[Segment]:
@@ -120,9 +137,17 @@ def place_around(pieces: Sequence[tuple[str, int]], fixed: Sequence[Segment], po
     return placed
 
 
-def describe_events(records: list[dict], frame: pd.DataFrame) -> dict[str, Any]:
-    """The injected events of a frame (record starts made timestamps), counted by kind."""
-    points = int(frame["is_anomaly"].sum())
+def describe_labels(labels: Sequence[pd.Series]) -> dict[str, int]:
+    """The events (runs of labelled rows) and labelled rows of a labelled file's timelines."""
+    flags = [series.to_numpy(dtype=int) for series in labels]
+    return {"events": sum(int(np.count_nonzero(np.diff(f, prepend=0) == 1)) for f in flags),
+            "points": sum(int(f.sum()) for f in flags)}
+
+
+def describe_events(records: list[dict], frame: pd.DataFrame, labels_from_data: bool = False) -> dict[str, Any]:
+    """The injected events of a frame (record starts made timestamps), counted by kind; none are
+    injected into a labelled file, whose is_anomaly are its own labels."""
+    points = 0 if labels_from_data else int(frame["is_anomaly"].sum())
     by_kind: dict[str, int] = {}
     for record in records:
         by_kind[record["kind"]] = by_kind.get(record["kind"], 0) + 1

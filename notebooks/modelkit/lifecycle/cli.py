@@ -1,6 +1,6 @@
 """Lifecycle subcommands of `modelkit`: train, validate, promote, rollback, versions,
 smoke-test, report-run, demo (`serve` is modelkit.serving.cli). Options win over the pipeline's environment (MODEL_NAME,
-RUN_ID, MODELS_ROOT, DATA_SOURCE, TRAINING_HOURS, MODELKIT_ROLLOUT_TIMEOUT, PIPELINE_TASKS_STATUS),
+RUN_ID, MODELS_ROOT, DATA_SOURCE, DATA_FILE, TRAINING_HOURS, MODELKIT_ROLLOUT_TIMEOUT, PIPELINE_TASKS_STATUS),
 which wins over the registry entry: modelkit.settings' one precedence rule (OPTION_VARIABLES)."""
 
 from __future__ import annotations
@@ -163,7 +163,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_id = artifacts.check_run_id(args.run_id) if args.run_id else f"local-{artifacts.new_run_id()}"
     with claimed_run_id(root, args.model, run_id):  # a reused or concurrent run id stops here, before any step
         return run_local_pipeline(args.model, data_source=args.data_source, training_hours=args.training_hours,
-                                  models_root=str(root), run_id=run_id)
+                                  models_root=str(root), run_id=run_id,
+                                  data_file=_data_file(args))
+
+
+def _data_file(args: argparse.Namespace) -> str | None:
+    """--data-file, else $DATA_FILE, made absolute: each step gets it as its Task's DATA_FILE param."""
+    text = read("DATA_FILE", options_from(args, data_file="DATA_FILE"))
+    return str(Path(text).resolve()) if text else None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -189,6 +196,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="run the training pipeline's steps locally (same commands as the Tekton Tasks)")
     p.add_argument("--model", required=True, help="model name from the registry")
     p.add_argument("--data-source", choices=DATA_SOURCES)
+    p.add_argument("--data-file", type=Path, help="for --data-source file (implied when given alone): CSV or Parquet with a "
+                                                  "timestamp column, one column per registry metric, optional is_anomaly")
     p.add_argument("--training-hours", type=int)
     p.add_argument("--models-root")
     p.add_argument("--run-id", help="version name (default: a new UTC timestamp)")

@@ -37,9 +37,10 @@ def _git(*args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def pipeline_params(model: str, data_source: str | None, training_hours: int | None) -> dict[str, str]:
+def pipeline_params(model: str, data_source: str | None, training_hours: int | None,
+                    data_file: str | None = None) -> dict[str, str]:
     """The PipelineRun params a local run stands for (empty: the registry entry's default)."""
-    params = run_params(model, data_source=data_source, training_hours=training_hours,
+    params = run_params(model, data_source=data_source, training_hours=training_hours, data_file=data_file,
                         git_url=_git("config", "--get", "remote.origin.url"),
                         git_ref=_git("describe", "--always", "--dirty") or "working-tree")
     return {name: value or "" for name, value in params.items()}
@@ -74,11 +75,11 @@ def run_steps(params: dict[str, str], run_id: str, models_root: Path, namespace:
 
 
 def run_local_pipeline(model: str, *, data_source: str | None = None, training_hours: int | None = None,
-                       models_root: str | None = None, run_id: str | None = None) -> int:
+                       models_root: str | None = None, run_id: str | None = None, data_file: str | None = None) -> int:
     """Run the pipeline for `model`; the exit code of the first failed step, else 0."""
     root = Path(models_root or models_root_from_env()).resolve()
     run_id = run_id or f"local-{artifacts.new_run_id()}"
-    runs = run_steps(pipeline_params(model, data_source, training_hours), run_id, root)
+    runs = run_steps(pipeline_params(model, data_source, training_hours, data_file), run_id, root)
     failed = [r for r in runs if r.returncode != 0]
     if failed:
         print(f"{model} run {run_id}: step {failed[0].name} failed (exit {failed[0].returncode})", file=sys.stderr)

@@ -7,8 +7,8 @@ expressions for what Helm knows at render time (generator/run_spec.py), and
 `pipelinerun_manifest` fills it from the registry for a run made by hand. A hand-made run is
 built as data and printed as JSON for `kubectl create -f -`, so no value is ever pasted into
 YAML or a shell script. `generateName` (hence `create`, not `apply`) and the `model-name` label
-the guide's commands select on. Params left out (data source, hours, git) take the Pipeline's
-defaults: the registry entry's and the chart's (no git-url: the notebooks baked into the
+the guide's commands select on. Params left out (data source, data file, hours, git) take the
+Pipeline's defaults: the registry entry's and the chart's (no git-url: the notebooks baked into the
 workbench image). `timeouts` split the run's `timeout` so that `finally` keeps its share.
 Given the chart's run spec for the model (`--run-spec FILE`), the run takes its
 `taskRunTemplate`: the service account, the pod security context and, with ReadWriteOnce
@@ -31,7 +31,7 @@ from ..settings import DATA_SOURCES
 
 
 def run_params(model: str, *, training_hours: int | None = None, data_source: str | None = None,
-               git_url: str | None = None, git_ref: str | None = None) -> dict[str, str | None]:
+               git_url: str | None = None, git_ref: str | None = None, data_file: str | None = None) -> dict[str, str | None]:
     """The checked PipelineRun params for training `model`, in PARAM_ENV order; None: the Pipeline's default.
 
     Both a cluster run (`pipelinerun_manifest`) and a local one (`modelkit train`) start here."""
@@ -42,7 +42,7 @@ def run_params(model: str, *, training_hours: int | None = None, data_source: st
         raise ConfigError(f"training hours {training_hours} must be a whole number greater than 0")
     return {"model-name": model, "notebook-path": spec.notebook, "data-source": data_source,
             "training-hours": None if training_hours is None else str(training_hours),
-            "inference-service-name": model, "git-url": git_url, "git-ref": git_ref}
+            "inference-service-name": model, "git-url": git_url, "git-ref": git_ref, "data-file": data_file}
 
 
 def chart_task_run_template(run_spec_text: str, source: str) -> dict[str, Any]:
@@ -83,10 +83,11 @@ def build_pipelinerun(model: str, namespace: Any, params: Mapping[str, Any], tim
 
 
 def pipelinerun_manifest(model: str, namespace: str, *, training_hours: int | None = None,
-                         data_source: str | None = None, git_url: str | None = None,
-                         git_ref: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
+                         data_source: str | None = None, git_url: str | None = None, git_ref: str | None = None,
+                         data_file: str | None = None, task_run_template: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run a person creates: params checked against the registry, the registry's timeout split here."""
-    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref)
+    params = run_params(model, training_hours=training_hours, data_source=data_source, git_url=git_url, git_ref=git_ref,
+                        data_file=data_file)
     return build_pipelinerun(model, namespace, params, run_timeouts(get_model(model).timeout), task_run_template)
 
 
@@ -98,12 +99,14 @@ def main() -> None:
     parser.add_argument("--data-source")
     parser.add_argument("--git-url")
     parser.add_argument("--git-ref")
+    parser.add_argument("--data-file", help="for --data-source file: the file, relative to the repository root")
     parser.add_argument("--run-spec", type=Path, help="the chart's run spec of the model (ConfigMap <model>-training-run)")
     args = parser.parse_args()
     try:
         template = chart_task_run_template(args.run_spec.read_text(), str(args.run_spec)) if args.run_spec else None
         manifest = pipelinerun_manifest(args.model, args.namespace, training_hours=args.training_hours,
                                         data_source=args.data_source, git_url=args.git_url, git_ref=args.git_ref,
+                                        data_file=args.data_file,
                                         task_run_template=template)
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")

@@ -20,55 +20,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .. import artifacts
+from ..data.file_source import read_metrics_file
 from ..errors import ConfigError, DataError
 from ..features import model_inputs
 from ..model_loading import load_model
 from ..registry import ModelSpec, get_model
 from ..settings import Settings, source_and_hours
-from ..evaluation.anomaly import SECONDS_PER_DAY, evaluate_flags
+from ..evaluation.anomaly import SECONDS_PER_DAY, _f1, evaluate_flags
 from ..evaluation.events import runs
+from .entity_summary import per_entity_summary
 
-LABEL_COLUMN = "is_anomaly"
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda frame, path: frame.to_parquet(path)}
-
-
-def read_metrics_file(path: Path | str, metric_names: tuple[str, ...], step_seconds: int,
-                      timestamp_column: str = "timestamp") -> tuple[pd.DataFrame, pd.Series | None]:
-    """(values on a regular UTC grid of `step_seconds`, labels or None) from a CSV or Parquet file.
-
-    One column per metric; irregular timestamps are put on the grid (mean per step, gaps inside
-    the series filled linearly). Errors name the file, column and row."""
-    path = Path(path)
-    if path.suffix not in READERS:
-        raise ConfigError(f"{path}: unknown file type {path.suffix!r}; use .csv or .parquet")
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    raw = READERS[path.suffix](path)
-    missing = [c for c in (timestamp_column, *metric_names) if c not in raw.columns]
-    if missing:
-        raise DataError(f"{path}: no column {', '.join(map(repr, missing))} (has {', '.join(map(str, raw.columns))})")
-    stamps = pd.to_datetime(raw[timestamp_column], errors="coerce", utc=True)
-    if stamps.isna().any():
-        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise DataError(f"{path}: row {row + 1}, column {timestamp_column!r}: {raw[timestamp_column].iloc[row]!r} is not a time")
-    columns = {}
-    for name in metric_names:
-        numbers = pd.to_numeric(raw[name], errors="coerce")
-        bad = numbers.isna() & raw[name].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: row {row + 1}, column {name!r}: {raw[name].iloc[row]!r} is not a number")
-        columns[name] = numbers.to_numpy(dtype=float)
-    values = pd.DataFrame(columns, index=pd.DatetimeIndex(stamps, name="timestamp")).sort_index()
-    grid = values.resample(f"{step_seconds}s", origin="epoch").mean().interpolate(limit_area="inside")
-    labels = None
-    if LABEL_COLUMN in raw.columns:
-        flags = pd.Series(raw[LABEL_COLUMN].astype(bool).to_numpy(), index=values.index)
-        labels = flags.resample(f"{step_seconds}s", origin="epoch").max().reindex(grid.index).fillna(False).astype(bool)
-    return grid, labels
 
 
 def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: int, *, models_root: Path | str,
@@ -89,12 +54,30 @@ def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: 
     return workflow.train(run, end=values.index[-1].to_pydatetime(), client=RecordedSeries(values, "values in hand"))
 
 
-def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: int) -> pd.DataFrame:
+def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: int, entity: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per row: the detector's score and flag, or the forecaster's predicted change and level per metric;
-    rows whose features lack history are left out."""
+    rows whose features lack history are left out. With `entity` label columns (a panel frame), each
+    entity is scored on its own history and its rows keep the label columns."""
     version_path = Path(version_path)
     metadata = artifacts.read_metadata(version_path)
     model = load_model(version_path / artifacts.MODEL_FILE, metadata)
+    # One OpenMP thread: the forecaster's trees predict in OpenMP threads that spin-wait, and on a
+    # shared node (2 cores, other jobs) two of them took 4 x as long as one (bench/bench_score_file.py).
+    with threadpool_limits(limits=1, user_api="openmp"):
+        if not entity:
+            return _score_series(model, metadata, values, step_seconds)
+        parts = [_score_series(model, metadata, part.drop(columns=list(entity)), step_seconds).assign(**dict(zip(entity, key)))
+                 for key, part in _entity_parts(values, entity)]
+    scored = pd.concat(parts)
+    return scored[[*entity, *(c for c in scored.columns if c not in entity)]]
+
+
+def _entity_parts(values: pd.DataFrame, entity: tuple[str, ...]):
+    for key, part in values.groupby(list(entity), sort=True):
+        yield (key if isinstance(key, tuple) else (key,)), part
+
+
+def _score_series(model, metadata: dict[str, Any], values: pd.DataFrame, step_seconds: int) -> pd.DataFrame:
     inputs = model_inputs(values, metadata["feature_contract"]["names"], step_seconds).dropna()
     rows = inputs.to_numpy(dtype=float)
     if metadata["kind"] == "forecaster":
@@ -108,19 +91,52 @@ def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: i
     return pd.DataFrame({"score": model.score_samples(rows), "flagged": model.predict(rows) == -1}, index=inputs.index)
 
 
-def summarise(scored: pd.DataFrame, labels: pd.Series | None, step_seconds: int) -> dict[str, Any]:
-    """Rows, days and, for a detector, alarms per day; with labels, event recall and alarm precision."""
+def summarise(scored: pd.DataFrame, labels: pd.Series | pd.DataFrame | None, step_seconds: int,
+              entity: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Rows, days and, for a detector, alarms per day; with labels, event recall and alarm precision.
+    A panel (`entity` columns; `labels` then a frame of the entity columns and is_anomaly, see
+    panel_labels) is judged entity by entity, the counts added up."""
     days = len(scored) * step_seconds / SECONDS_PER_DAY
     summary: dict[str, Any] = {"rows": len(scored), "days": round(days, 3),
-                               "start": scored.index[0].isoformat(), "end": scored.index[-1].isoformat()}
-    if "flagged" in scored.columns:
-        flags = scored["flagged"].to_numpy(dtype=bool)
-        summary["alarms"] = len(runs(flags))
-        summary["alarms_per_day"] = summary["alarms"] / days if days else None
-        if labels is not None:
-            judged = evaluate_flags(labels.reindex(scored.index).fillna(False).to_numpy(dtype=bool), flags, step_seconds)
-            summary.update({key: judged[key] for key in ("events", "events_detected", "event_recall", "alarm_precision", "event_f1")})
+                               "start": scored.index.min().isoformat(), "end": scored.index.max().isoformat()}
+    if entity:
+        summary["entities"] = int(scored.groupby(list(entity)).ngroups)
+    if "flagged" not in scored.columns:
+        return summary
+    pieces = list(_flags_and_truth(scored, labels, entity))
+    summary["alarms"] = sum(len(runs(flags)) for flags, _ in pieces)
+    summary["alarms_per_day"] = summary["alarms"] / days if days else None
+    if labels is not None:
+        judged = [evaluate_flags(truth, flags, step_seconds) for flags, truth in pieces]
+        events, detected = sum(j["events"] for j in judged), sum(j["events_detected"] for j in judged)
+        alarms = sum(j["alarms"] for j in judged)
+        true_alarms = alarms - sum(j["false_alarms"] for j in judged)
+        recall = detected / events if events else None
+        precision = true_alarms / alarms if alarms else None
+        summary.update(events=events, events_detected=detected, event_recall=recall, alarm_precision=precision,
+                       event_f1=_f1(precision, recall))
     return summary
+
+
+def panel_labels(values: pd.DataFrame, labels: pd.Series | None, entity: tuple[str, ...]) -> pd.Series | pd.DataFrame | None:
+    """The labels as summarise takes them: as read for a cluster-wide file, with each row's entity for a panel."""
+    if labels is None or not entity:
+        return labels
+    return values[list(entity)].assign(is_anomaly=labels.to_numpy(dtype=bool))
+
+
+def _flags_and_truth(scored: pd.DataFrame, labels: pd.Series | None, entity: tuple[str, ...]):
+    """(flags, labels on the same rows or None) of the series, or of each entity of a panel."""
+    if not entity:
+        truth = None if labels is None else labels.reindex(scored.index, fill_value=False).to_numpy(dtype=bool)
+        yield scored["flagged"].to_numpy(dtype=bool), truth
+        return
+    for key, part in _entity_parts(scored, entity):
+        truth = None
+        if labels is not None:
+            own = (labels[list(entity)] == key).all(axis=1)
+            truth = labels.loc[own, "is_anomaly"].reindex(part.index, fill_value=False).to_numpy(dtype=bool)
+        yield part["flagged"].to_numpy(dtype=bool), truth
 
 
 def _version_path(root: Path, spec: ModelSpec, run_id: str | None) -> Path:
@@ -143,19 +159,22 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(options={"MODEL_NAME": ("--model", spec.name)})
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
+    entity = tuple(spec.entity)
     if args.data_file:
-        values, labels = read_metrics_file(args.data_file, spec.metric_names, step)
+        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=entity)
     else:
-        from .data import load_training_frame
+        from ..data import load_training_frame
 
         window = dataclasses.replace(settings, data_source="prometheus", training_hours=args.hours, prometheus_step_seconds=step)
         values, labels = load_training_frame(spec, window).untouched, None
-    scored = score_values(path, values, step)
+    scored = score_values(path, values, step, entity)
     if scored.empty:
         raise DataError(f"no row of the data has the history its features need ({path.name}'s contract)")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     WRITERS[args.output.suffix](scored, args.output)
-    print(json.dumps({"model": spec.name, "version": path.name, "output": str(args.output), **summarise(scored, labels, step)}, indent=2))
+    summary = {"model": spec.name, "version": path.name, "output": str(args.output),
+               **summarise(scored, panel_labels(values, labels, entity), step, entity), **per_entity_summary(scored, entity, step)}
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -102,7 +102,9 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     The forest is fitted on the untouched values of the training slice (no injected event in
     a row or in the history its features read). Injected events on the validation and test
     slices measure what it detects; false alarms are counted on the untouched values of the
-    same slices, where every alarm is false."""
+    same slices, where every alarm is false. On data with its own labels (a labelled file) nothing
+    is injected: the forest is fitted on the training rows not labelled, and an alarm is false
+    when it touches no labelled point."""
     names = list(run.spec.features)
     labels_in = entity_columns(run.spec)
     features = feature_module.parse_features(names, run.spec.metric_names)
@@ -122,13 +124,15 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
 
     if pipeline is None:
         pipeline = anomaly_detector.build_pipeline(run.settings.seed, training_rows=len(split.train))
+    real_labels = loaded.labels_from_data
     train_rows = split.train[untouched_names].set_axis(names, axis=1)
-    model = anomaly_detector.fit(train_rows, pd.Series(False, index=train_rows.index), pipeline, seed=run.settings.seed)
+    train_labels = split.train["is_anomaly"] if real_labels else pd.Series(False, index=train_rows.index)
+    model = anomaly_detector.fit(train_rows, train_labels, pipeline, seed=run.settings.seed)
     validation_scores = model.score_samples(split.validation[names].to_numpy(dtype=float))
     budget = anomaly_detector.false_alarm_budget(run.spec.thresholds)
+    untouched_scores = None if real_labels else model.score_samples(split.validation[untouched_names].to_numpy(dtype=float))
     calibration = anomaly_detector.calibrate(validation_scores, split.validation["is_anomaly"].to_numpy(dtype=bool), step, budget,
-                                             untouched_scores=model.score_samples(split.validation[untouched_names].to_numpy(dtype=float)),
-                                             entities=entities(split.validation))
+                                             untouched_scores=untouched_scores, entities=entities(split.validation))
     anomaly_detector.set_threshold(model, calibration.threshold)
 
     test, test_entities = split.test, entities(split.test)
@@ -142,10 +146,13 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(test[untouched_names].to_numpy(dtype=float)) == -1
     limit = false_alarm_limit(run.spec.thresholds)
-    metrics.update(untouched_false_alarms(untouched_flags, step, limit, test_entities))
+    own_labels = test_labels if real_labels else None
+    metrics.update(untouched_false_alarms(untouched_flags, step, limit, test_entities, labels=own_labels))
+    metrics["judged_on"] = ("the data's own is_anomaly labels (nothing injected)" if real_labels else
+                            "injected events for recall; untouched rows for false alarms")
     by_entity = None
     if labels_in:
-        by_entity = per_entity(test_entities, test_labels, test_flags, untouched_flags, step)
+        by_entity = per_entity(test_entities, test_labels, test_flags, untouched_flags, step, own_labels=real_labels)
         metrics.update(entity_summary(by_entity, metrics, test.index.unique().size * step / SECONDS_PER_DAY))
     replay = record_window(loaded.untouched, test.index.min(), step, feature_module.lookback_minutes(features),
                            injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in)
@@ -163,13 +170,15 @@ def entity_summary(by_entity: dict[str, dict], metrics: dict[str, Any], span_day
 
 
 def untouched_false_alarms(flags: np.ndarray, step_seconds: int, limit_per_day: float,
-                           entities: np.ndarray | None = None) -> dict[str, Any]:
-    """false_alarms(_per_day) on untouched rows (every alarm there is false), over false_alarm_days
-    (entity-days for an entity model); false_alarm_time_share, the share of those rows in alarm (a
-    detector always in alarm raises few alarm runs, but is in false alarm all the time); and whether
-    the limit allows at least one false alarm on them (else it cannot be checked there)."""
+                           entities: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict[str, Any]:
+    """false_alarms(_per_day) on untouched rows (every alarm there is false; with the data's own
+    `labels`, every alarm touching no labelled point), over false_alarm_days (entity-days for an
+    entity model); false_alarm_time_share, the share of those rows in false alarm (a detector
+    always in alarm raises few alarm runs, but is in false alarm all the time); and whether the
+    limit allows at least one false alarm on them (else it cannot be checked there)."""
     days = len(flags) * step_seconds / SECONDS_PER_DAY
-    count = len(runs(flags, entities))
+    false_runs = [(start, stop) for start, stop in runs(flags, entities) if labels is None or not labels[start:stop].any()]
+    count = len(false_runs)
     return {"false_alarms": count, "false_alarms_per_day": count / days, "false_alarm_days": days,
-            "false_alarm_time_share": float(np.mean(flags)) if len(flags) else None,
+            "false_alarm_time_share": sum(stop - start for start, stop in false_runs) / len(flags) if len(flags) else None,
             "false_alarm_limit_per_day": limit_per_day, "false_alarm_limit_checkable": limit_per_day * days >= 1}

@@ -24,6 +24,7 @@ def _check_params(args: argparse.Namespace) -> int:
     print(
         f"params ok: model={spec.name} ({spec.kind}) notebook={notebook.relative_to(project_root())} "
         "data_source={} training_hours={}".format(*source_and_hours(settings, spec))
+        + (f" data_file={settings.data_file}" if settings.data_file else "")
     )
     return 0
 
@@ -36,13 +37,13 @@ def _new_model(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
-        "run-notebook", help="execute a training notebook headless (env: MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, "
+        "run-notebook", help="execute a training notebook headless (env: MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, DATA_FILE, "
         "TRAINING_HOURS, RUN_ID, MODELS_ROOT, GIT_REF) and publish its version",
     )
     run.add_argument("--timeout", type=int, default=CELL_TIMEOUT_SECONDS, help="seconds one cell may run")
     run.set_defaults(handler=_run_notebook)
     check = subparsers.add_parser(
-        "check-params", help="validate MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, TRAINING_HOURS, INFERENCE_SERVICE_NAME",
+        "check-params", help="validate MODEL_NAME, NOTEBOOK_PATH, DATA_SOURCE, DATA_FILE (read whole), TRAINING_HOURS, INFERENCE_SERVICE_NAME",
     )
     check.set_defaults(handler=_check_params)
     scaffold = subparsers.add_parser("new-model", help="add a registry entry and a training notebook for a new model")

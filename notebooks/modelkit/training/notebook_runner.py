@@ -86,6 +86,7 @@ def run_notebook(env: Mapping[str, str] | None = None, timeout: int = 3600) -> P
             "MODELS_ROOT": str(models_root),  # the kernel runs in the notebook's folder
             "MODELKIT_REGISTRY": str(find_registry_file(root).resolve()),
             "MODELKIT_STAGING_DIR": str(version.staging_path),
+            **({"DATA_FILE": str(settings.data_file.resolve())} if settings.data_file else {}),  # relative to the repository
         }
         book = execute(notebook, kernel_env, timeout)
         version.add_file(REPORT_FILE, to_html(book))

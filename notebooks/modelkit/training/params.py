@@ -9,10 +9,10 @@ from typing import Mapping
 
 from ..data.prometheus import PrometheusClient
 from ..data.retention import server_retention
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..pipeline_steps import PARAM_ENV
 from ..registry import DNS_1123_LABEL_MAX, DNS_1123_LABEL_RULE, ModelSpec, find_project_root, get_model, is_dns_label
-from ..settings import Settings, source_and_hours
+from ..settings import Settings, in_cluster, source_and_hours
 from ..staging import refuse_duplicate_run
 from .warmup import warmup_hours
 
@@ -99,4 +99,22 @@ def check_params(env: Mapping[str, str], root: Path | None = None) -> tuple[Sett
     if settings.run_id:
         refuse_duplicate_run(settings.models_root, spec.name, settings.run_id)
     check_retention(settings, spec)
+    if settings.data_file:
+        check_data_file(settings, spec)
     return settings, spec, notebook
+
+
+def check_data_file(settings: Settings, spec: ModelSpec) -> None:
+    """Read the whole file now (columns, times, numbers, labels, entity labels), so a bad file fails
+    here naming its row and column, not an hour into training. In a cluster the train step sees only
+    the run's folder, so the file must be in the repository (a relative path, as notebook-path is)."""
+    from ..data.file_source import read_metrics_table
+
+    path = settings.data_file
+    if in_cluster() and (path.is_absolute() or ".." in path.parts):
+        raise param_error("DATA_FILE", f"{str(path)!r} must be a path inside the repository, relative to its root (no '..', "
+                                       "not absolute): the train step sees only the fetched (or baked) source")
+    try:
+        read_metrics_table(path, spec.metric_names, settings.prometheus_step_seconds, tuple(spec.entity))
+    except (ConfigError, DataError) as exc:
+        raise param_error("DATA_FILE", str(exc)) from None

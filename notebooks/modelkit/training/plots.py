@@ -54,7 +54,8 @@ def anomaly_test_slice(result: AnomalyResult):
         ax.set_ylabel(column, rotation=0, ha="right", fontsize=8)
     axes[-1].plot(test.index, scores, linewidth=0.6, color="purple")
     axes[-1].axhline(result.calibration.threshold, color="black", linestyle="--", label="threshold")
-    _shade(axes[-1], test.index, untouched_flags, "orange", "alarm on the untouched values (false)")
+    if result.provenance.get("labelled_events") is None:  # with the data's own labels every row is untouched
+        _shade(axes[-1], test.index, untouched_flags, "orange", "alarm on the untouched values (false)")
     axes[-1].legend(loc="lower right", fontsize=7)
     axes[-1].set_ylabel("score_samples", rotation=0, ha="right", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=7)

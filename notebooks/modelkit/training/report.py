@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .anomaly_workflow import AnomalyResult
+from .detector_baseline import static_threshold_baseline
 from .forecast_workflow import ForecastResult
 from ..thresholds import check_thresholds
 
@@ -32,22 +33,35 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
     m, test = result.metrics, result.split.test
     limit_note = "" if m["false_alarm_limit_checkable"] else " (the limit allows < 1 false alarm on this slice: cannot be checked)"
     day = "entity-day" if "entities" in m else "day"  # an entity model's rates are per entity-day
+    real_labels = result.provenance.get("labelled_events") is not None
+    false_alarms = (f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/{day} over {m['false_alarm_days']:.2f} {day}s "
+                    f"(limit {m['false_alarm_limit_per_day']:g}/{day}){limit_note}")
+    if real_labels:  # a labelled file: its incidents judge the model, nothing was injected
+        judged = ["On the real rows of the slice, judged by the data's own is_anomaly labels (nothing injected):",
+                  false_alarms + ", alarms touching no labelled incident"]
+        events_title, touching = "Real labelled incidents of the slice:", "touching no labelled incident"
+    else:
+        judged = ["On the untouched values of the slice (no injected event; every alarm there is false):", false_alarms]
+        events_title, touching = "On the same slice with the injected, labelled anomaly events:", "touching no injected event"
+    baseline = static_threshold_baseline(result)  # None for an entity model
+    if baseline:  # the naive rule on the same rows, under each of the model's figures
+        judged.append(f"  baseline, {baseline['name']}: {baseline['false_alarms']} = {baseline['false_alarms_per_day']:.2f}/day")
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} {day}s, "
         "never used for training or threshold calibration",
-        f"On the untouched values of the slice (no injected event; every alarm there is false):",
-        f"  false alarms: {m['false_alarms']} = {m['false_alarms_per_day']:.2f}/{day} over {m['false_alarm_days']:.2f} {day}s "
-        f"(limit {m['false_alarm_limit_per_day']:g}/{day}){limit_note}",
-        "On the same slice with the injected, labelled anomaly events:",
+        *judged,
+        events_title,
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
-        f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day "
-        "touching no injected event",
+        *([f"  baseline:   {baseline['events_detected']} of {baseline['events']} detected (event recall "
+           f"{_number(baseline['event_recall'])}), {baseline['alarms_per_day']:.2f} alarms/day"] if baseline else []),
+        f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day {touching}",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
         f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated on the validation slice for at most "
-        f"{result.calibration.effective_budget_per_day:g} false alarms/day on its untouched values"
+        f"{result.calibration.effective_budget_per_day:g} false alarms/day "
+        + ("touching no labelled incident" if real_labels else "on its untouched values")
         + ("" if result.calibration.within_budget else " (no threshold met that budget; the fewest false alarms was taken)"),
     ]
 
