@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from fixtures import history
-from fixtures.prometheus import start_prometheus
+from fixtures.prometheus import HISTORY_DAYS, start_prometheus
 from modelkit.data import fetch_prometheus_data, load_training_frame
 from modelkit.data import prometheus as prom
 from modelkit.data.grid import make_grid
@@ -245,3 +245,21 @@ def test_guide_fetch_prometheus_data_reads_the_environment(prometheus_server, mo
     assert list(data.columns) == ["node_cpu_utilisation", "node_memory_utilisation"] and len(data) == 180
     assert data.attrs["provenance"]["real_data"] is True and data.attrs["provenance"]["rows_per_source"]["prometheus"] == 144
 
+
+
+def test_a_window_longer_than_the_history_starts_at_the_first_sample_instead_of_inventing_flat_days(prometheus_server):
+    """OpenShift's platform Prometheus keeps 15 days and the registry's forecaster asks 30: the rows
+    before the oldest sample used to be filled with its value (days of flat "real" data)."""
+    asked_hours = (HISTORY_DAYS + 6) * 24
+    env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS=str(asked_hours), PROMETHEUS_STEP_SECONDS="300")
+    tf = load_training_frame(spec_with(CPU), settings(**env), end=prometheus_server.history_end)
+    kept = tf.provenance["history_kept"]
+    first = tf.frame.index[0].timestamp()
+    oldest = prometheus_server.history_end // 86400 * 86400 - HISTORY_DAYS * 86400
+    assert kept["asked_hours"] == asked_hours and oldest <= first < oldest + 300
+    assert kept["kept_hours"] == pytest.approx(len(tf.frame) * 300 / 3600, abs=1e-3) and kept["kept_hours"] < asked_hours - 6 * 24 + 24
+    assert tf.provenance["window"]["start"] == kept["first_sample"] == tf.frame.index[0].isoformat()
+    untouched = ~tf.frame["is_anomaly"].to_numpy()
+    real = history.expected_mean("instance:node_cpu:ratio", tf.frame.index.asi8 // 10**9)
+    np.testing.assert_allclose(tf.frame["node_cpu_utilisation"].to_numpy()[untouched], real[untouched], rtol=1e-12)
+    assert len(tf.untouched) == len(tf.frame) == len(tf.row_source)

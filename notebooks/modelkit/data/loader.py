@@ -40,7 +40,7 @@ from .hints import metric_hints
 from .panel import load_panel_frame
 from .prometheus import PrometheusClient, Progress
 from .quality import check_training_values
-from .real import FILE, SYNTHETIC, fetch_real_values
+from .real import FILE, SYNTHETIC, fetch_real_values, kept_grid
 from .synthetic import synthetic_values
 from .timeline import (TrainingFrame, anomaly_pieces, describe_events, describe_labels, mix, real_pieces, real_row_source,
                        share_note)
@@ -83,6 +83,9 @@ def load_training_frame(
         real, labels = training_values(table, grid, provenance)
     elif source != SYNTHETIC:
         real = fetch_real_values(spec, settings, source, grid, client, progress, provenance)
+        if real is not None:
+            grid = kept_grid(real, grid)
+            provenance["window"] = grid.describe()
     if real is None:
         values = synthetic_values(spec, grid, settings.seed)
         pieces = anomaly_pieces(round(settings.anomaly_rate * grid.points), hints, settings.seed)

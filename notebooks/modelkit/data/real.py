@@ -5,7 +5,9 @@ prometheus mode (or when all are missing) FALLBACK_POLICY decides (fail, or synt
 data, recorded in the provenance); in hybrid mode it gets a synthetic stand-in column.
 Samples that are +Inf, -Inf or NaN (a query dividing by zero) are gaps, counted in
 `non_finite_samples`. Gaps are filled linearly in time, at the window's edges with the
-nearest value, and counted per metric in `gaps_filled`.
+nearest value, and counted per metric in `gaps_filled`. A window that begins before
+Prometheus' oldest sample starts at that sample instead when a week or more is kept
+(`history_kept`, never filled).
 
 A per-entity model (`fetch_real_panel`) sends one query per metric that returns a series per
 entity and splits them by the entity labels. Each entity's rows run from its first to its last
@@ -39,6 +41,7 @@ log = logging.getLogger("modelkit.data")
 
 SYNTHETIC, PROMETHEUS, FILE = "synthetic", "prometheus", "file"
 MIN_COVERAGE = 0.5
+MIN_KEPT_HOURS = 168  # a week of history: the weekly pattern, the detector's default window
 Fetched = TypeVar("Fetched")
 
 
@@ -102,7 +105,8 @@ def fetch_real_values(
         frame = pd.DataFrame(client.fetch(queries, grid, progress), index=grid.index())
         non_finite = {name: client.stats.non_finite_by_query.get(name, 0) for name in queries}
         provenance["non_finite_samples"] = non_finite
-        missing = _missing_metrics(frame, queries, grid, client.url, non_finite)
+        frame = _from_first_sample(frame, grid, provenance)
+        missing = _missing_metrics(frame, queries, kept_grid(frame, grid), client.url, non_finite)
         if missing and (source == PROMETHEUS or len(missing) == len(queries)):
             raise PrometheusEmpty("; ".join(missing.values()))
         return frame, missing
@@ -115,7 +119,7 @@ def fetch_real_values(
     provenance["gaps_filled"] = {name: int(frame[name].isna().sum()) for name in present}
     frame = fill_gaps(frame)
     if missing:  # hybrid only: stand-ins for the metrics Prometheus lacks
-        _stand_in(frame, missing, synthetic_values(spec, grid, settings.seed), provenance["fallbacks"], "hybrid")
+        _stand_in(frame, missing, synthetic_values(spec, kept_grid(frame, grid), settings.seed), provenance["fallbacks"], "hybrid")
     return frame
 
 
@@ -213,6 +217,32 @@ def split_series(spec: ModelSpec, settings: Settings, source: str, grid: TimeGri
                       entity.fallbacks, f"hybrid, entity {entity.key}")
         entities.append(entity)
     return entities, dropped
+
+
+def _from_first_sample(frame: pd.DataFrame, grid: TimeGrid, provenance: dict[str, Any]) -> pd.DataFrame:
+    """The window from its first row with a sample of any metric. A Prometheus that keeps less
+    history than the window asks for (OpenShift's platform Prometheus keeps 15 days; a new cluster
+    has a few) answers nothing before that; filling those rows with the first value would invent
+    days of flat, "real" data. Recorded in `history_kept` and warned about. Only when what is kept
+    is at least a week (or MIN_COVERAGE of a shorter window): less is a metric recorded only lately
+    as much as a short retention, and the coverage rule refuses it naming the metric."""
+    sampled = frame.notna().any(axis=1).to_numpy()
+    if not sampled.any() or sampled[0]:
+        return frame
+    kept = frame.iloc[int(sampled.argmax()):]
+    asked_hours, kept_hours = grid.points * grid.step_seconds / 3600, len(kept) * grid.step_seconds / 3600
+    if kept_hours < min(MIN_KEPT_HOURS, MIN_COVERAGE * asked_hours):
+        return frame  # too little to train on: the coverage rule names the metrics
+    provenance["history_kept"] = {"asked_hours": round(asked_hours, 3), "kept_hours": round(kept_hours, 3),
+                                  "first_sample": kept.index[0].isoformat()}
+    log.warning("!!! Prometheus holds %.1f h of the %.1f h window (first sample %s): training on those",
+                kept_hours, asked_hours, kept.index[0].isoformat())
+    return kept
+
+
+def kept_grid(frame: pd.DataFrame, grid: TimeGrid) -> TimeGrid:
+    """The grid of `frame`, the last rows of `grid` (shorter when Prometheus kept less history)."""
+    return grid if len(frame) == grid.points else TimeGrid(grid.end_seconds, grid.step_seconds, len(frame))
 
 
 def _missing_metrics(frame: pd.DataFrame, queries: dict[str, str], grid: TimeGrid, url: str, non_finite: dict[str, int]) -> dict[str, str]:
