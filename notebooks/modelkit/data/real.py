@@ -192,9 +192,11 @@ def split_series(spec: ModelSpec, settings: Settings, source: str, grid: TimeGri
             continue
         first, last = int(present.argmax()), int(grid.points - 1 - present[::-1].argmax())
         span = slice(first, last + 1)
+        # Views of this entity's own arrays, not copies (the memory of 300 entities' week); broadcast values are copied,
+        # as every entity shares them.
         values = pd.DataFrame({m.name: (columns[m.name][span] if columns.get(m.name) is not None else np.full(last + 1 - first, np.nan))
-                               if m.entity_join != BROADCAST else broadcast[m.name].to_numpy()[span] for m in spec.metrics},
-                              index=index[span])
+                               if m.entity_join != BROADCAST else broadcast[m.name].to_numpy()[span].copy() for m in spec.metrics},
+                              index=index[span], copy=False)
         entity = EntityRows(key, number, first, values)
         short = {name: f"{entity.key}: {name} ({queries[name]}) has samples in {coverage:.0%} of its {len(values)} rows "
                        f"({index[first].isoformat()} to {index[last].isoformat()}), need {MIN_COVERAGE:.0%}"
@@ -204,7 +206,7 @@ def split_series(spec: ModelSpec, settings: Settings, source: str, grid: TimeGri
             log.warning("!!! entity %s left out of model %s: %s", entity.key, spec.name, dropped[entity.key])
             continue
         entity.gaps_filled = {name: int(values[name].isna().sum()) for name in grouped if name not in short}
-        entity.values = fill_gaps(values)
+        entity.values = fill_gaps(values) if values.isna().to_numpy().any() else values
         if short:  # hybrid: this entity's own synthetic series stand in
             _stand_in(entity.values, short, synthetic_values(spec, grid, settings.seed, entity=number - 1).iloc[span],
                       entity.fallbacks, f"hybrid, entity {entity.key}")
