@@ -29,7 +29,7 @@ def test_a_cluster_wide_entry_has_no_entity():
 
 def test_the_default_detector_is_per_node_with_the_cluster_ratio_broadcast():
     detector = registry_spec()
-    assert detector.entity == ("instance",) and detector.synthetic_entities == 3
+    assert detector.entity == ("instance",) and detector.synthetic_entities == 6
     joins = {m.name: m.entity_join for m in detector.metrics}
     assert joins == {**dict.fromkeys(detector.metric_names, GROUP), "pod_cpu_to_request_ratio": "broadcast"}
 
