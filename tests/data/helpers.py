@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from modelkit.registry import GROUP, get_model
+from modelkit.entities import cluster_wide
+from modelkit.registry import get_model
 from modelkit.settings import Settings
 
 REGISTRY = Path(__file__).resolve().parents[2] / "charts" / "hub" / "values.yaml"
@@ -15,9 +16,7 @@ FIXED_END = 1_700_000_000  # 2023-11-14T22:13:20Z; fixed so frames compare acros
 def spec(name: str = "anomaly-detector"):
     """The registry entry as a cluster-wide model (its `entity` dropped): the tests of the cluster-wide
     path use the default detector's real metrics; the per-node default has its own tests."""
-    entry = get_model(name, REGISTRY)
-    metrics = tuple(dataclasses.replace(m, entity_join=GROUP) for m in entry.metrics)
-    return dataclasses.replace(entry, entity=(), metrics=metrics)
+    return cluster_wide(get_model(name, REGISTRY))
 
 
 def registry_spec(name: str = "anomaly-detector"):
