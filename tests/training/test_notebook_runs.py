@@ -83,7 +83,12 @@ def test_detector_answers_the_guide_request_and_exposes_scores(anomaly_24h):
     assert np.allclose(model.decision_function(rows), scores - threshold)
     storm = rows[:1].copy()
     storm[0, 2:4] = 5.0  # load and pod CPU at 5x their requests: far outside anything seen
-    assert model.predict(storm)[0] == -1 and model.score_samples(storm)[0] < scores.min()
+    # The probe holds the test slice's most anomalous row on purpose; an isolation forest's score
+    # saturates for points isolated at the first split, so the storm is compared with the rows the
+    # model calls normal, not with that one.
+    normal_scores = scores[scores >= threshold]
+    assert normal_scores.size >= 2
+    assert model.predict(storm)[0] == -1 and model.score_samples(storm)[0] < normal_scores.min()
     assert "-1 = anomaly" in metadata["outputs"]["meaning"]
     for key in ("point_precision", "point_recall", "point_f1", "pr_auc", "event_recall", "alarms_per_day", "false_alarms_per_day"):
         assert key in metadata["metrics"]
