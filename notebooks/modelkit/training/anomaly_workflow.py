@@ -155,7 +155,8 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
         by_entity = per_entity(test_entities, test_labels, test_flags, untouched_flags, step, own_labels=real_labels)
         metrics.update(entity_summary(by_entity, metrics, test.index.unique().size * step / SECONDS_PER_DAY))
     replay = record_window(loaded.untouched, test.index.min(), step, feature_module.lookback_minutes(features),
-                           injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in)
+                           injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in,
+                           labels_from_data=real_labels)
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,
                          untouched_flags, metrics, replay, by_entity)
 
