@@ -59,6 +59,7 @@ class AnomalyResult:
     metrics: dict[str, Any]
     replay: dict[str, Any]  # the test slice for the gate's replay
     per_entity: dict[str, dict] | None = None  # an entity model's held-out figures per entity
+    untouched: pd.DataFrame | None = None  # the loaded values without injected events, row for row with `frame`
 
     @property
     def feature_names(self) -> list[str]:
@@ -158,7 +159,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
                            injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in,
                            labels_from_data=real_labels)
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,
-                         untouched_flags, metrics, replay, by_entity)
+                         untouched_flags, metrics, replay, by_entity, untouched=loaded.untouched)
 
 
 def entity_summary(by_entity: dict[str, dict], metrics: dict[str, Any], span_days: float) -> dict[str, Any]:
