@@ -14,6 +14,7 @@ from modelkit.cli import main
 from modelkit.data import load_training_frame
 from modelkit.errors import DataError
 from modelkit.features import model_inputs
+from modelkit.entities import cluster_wide
 from modelkit.registry import get_model
 from modelkit.scoring import read_metrics_file, score_values, train_on_values
 from modelkit.settings import Settings
@@ -32,9 +33,10 @@ def registry(monkeypatch):
 
 
 def _synthetic(hours: int, seed: str = "3"):
-    """Clean synthetic values of the default detector's metrics and the injected copy with its labels."""
+    """Clean synthetic values of the default detector's metrics, one series each (a file of one node or of the
+    cluster; the default is per node), and the injected copy with its labels."""
     settings = Settings.from_env({"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours), "SEED": seed})
-    return load_training_frame(get_model(DETECTOR), settings, end=END)
+    return load_training_frame(cluster_wide(get_model(DETECTOR)), settings, end=END)
 
 
 def test_a_file_with_irregular_timestamps_is_put_on_the_grid(tmp_path):

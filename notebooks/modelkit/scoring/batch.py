@@ -39,12 +39,14 @@ WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda fr
 def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: int, *, models_root: Path | str,
                     run_id: str | None = None, seed: int = 42, hours: int | None = None):
     """Train a registry model on real values in hand (DATA_SOURCE=prometheus semantics, the values
-    standing in for Prometheus): the window is the last `hours` (default: all) of `values`."""
+    standing in for Prometheus): the window is the last `hours` (default: all) of `values`. The values are
+    one series per metric, so a per-entity entry (the default detector) is trained as one series."""
+    from ..entities import cluster_wide
     from ..recorded_source import RecordedSeries
     from ..training import anomaly_workflow, forecast_workflow
     from ..training.run_context import TrainingRun
 
-    spec = get_model(model) if isinstance(model, str) else model
+    spec = cluster_wide(get_model(model) if isinstance(model, str) else model)
     workflow = forecast_workflow if spec.kind == "forecaster" else anomaly_workflow
     span_hours = int((values.index[-1] - values.index[0]).total_seconds() // 3600)
     settings = Settings.from_env({"MODEL_NAME": spec.name, "MODELS_ROOT": str(models_root), "DATA_SOURCE": "prometheus",
