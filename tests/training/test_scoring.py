@@ -83,6 +83,9 @@ def test_score_writes_the_served_models_flags_computed_with_the_training_feature
     assert np.array_equal(scores["flagged"].to_numpy(), result.model.predict(inputs.to_numpy()) == -1)
     assert np.allclose(score_values(version, later.frame.drop(columns=["is_anomaly", "anomaly_kind"]), 60)["score"], scores["score"])
     assert summary["version"] == "own-data" and summary["rows"] == len(scores)
+    # the file has no `instance` column: for the per-node default it is one node, named after the file
+    assert set(scores["instance"]) == {"later"} and summary["entities"] == 1 and list(summary["per_entity"]) == ["later"]
+    assert summary["one_entity"].startswith("no 'instance' column: the file's rows are one entity, instance=later")
     assert summary["alarms"] == len(runs(scores["flagged"].to_numpy())) and summary["events"] > 0
     assert 0 <= summary["event_recall"] <= 1
 

@@ -23,7 +23,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .. import artifacts
-from ..data.file_source import read_metrics_file
+from ..data.file_source import read_metrics_file, read_metrics_table
 from ..errors import ConfigError, DataError
 from ..features import model_inputs
 from ..model_loading import load_model
@@ -161,9 +161,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(options={"MODEL_NAME": ("--model", spec.name)})
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
-    entity = tuple(spec.entity)
+    entity, one_entity = tuple(spec.entity), None
     if args.data_file:
-        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=entity)
+        table = read_metrics_table(args.data_file, spec.metric_names, step, entity)
+        values, labels, one_entity = table.filled(), table.labels, table.one_entity
     else:
         from ..data import load_training_frame
 
@@ -175,6 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     WRITERS[args.output.suffix](scored, args.output)
     summary = {"model": spec.name, "version": path.name, "output": str(args.output),
+               **({"one_entity": one_entity} if one_entity else {}),
                **summarise(scored, panel_labels(values, labels, entity), step, entity), **per_entity_summary(scored, entity, step)}
     print(json.dumps(summary, indent=2))
     return 0
@@ -185,7 +187,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="model name from the registry")
     parser.add_argument("--run-id", help="version to use (default: the served one)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-file", type=Path, help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly")
+    source.add_argument("--data-file", type=Path, help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly; "
+                             "for a per-entity model its label columns (none: the file is one entity)")
     source.add_argument("--hours", type=int, help="the last H hours from Prometheus (PROMETHEUS_URL)")
     parser.add_argument("--step", type=int, help="grid step in seconds (default: $PROMETHEUS_STEP_SECONDS or 60)")
     parser.add_argument("--output", type=Path, required=True, help="per-row scores and flags, or forecasts: .csv or .parquet")
