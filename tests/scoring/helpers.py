@@ -70,3 +70,29 @@ def run_promtool_on_chart_rules(spec: dict, tmp_path):
     path = tmp_path / "drill.promtool.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return promtool("test", "rules", str(path))
+
+
+def incident_alert_drill(scorer_at, incident_start: float, model: str, sick: str, nodes: int, tmp_path):
+    """Issue 13's alert drill: the scorer made by `scorer_at(clock)` scores every minute from 3 min
+    before `sick`'s incident to 6 min into it; its score and flag series, as Prometheus scrapes them
+    (job label, entity labels kept: honorLabels), feed `promtool test rules` with the chart's rules,
+    expecting ModelkitAnomalyDetected (for 3m) silent before the incident and firing for `sick`
+    alone, with its `instance`, 6 min in. Returns promtool's result."""
+    start = incident_start - 3 * 60
+    now = [start]
+    scorer = scorer_at(lambda: now[0])
+    cycles = []
+    for minute in range(10):
+        now[0] = start + minute * 60
+        scorer.cycle()
+        cycles.append(samples(scorer.metrics.text()))
+    series = promtool_series(cycles, ("modelkit_anomaly_score", "modelkit_anomaly_flag"), job="modelkit-scorer")
+    assert len(series) == 2 * nodes, [s["series"] for s in series]
+    labels = {"job": "modelkit-scorer", "model": model, "version": "v1", "entity": sick, "instance": sick,
+              "severity": "warning", "type": "incident"}
+    spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
+        {"eval_time": "2m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": []},
+        {"eval_time": "9m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": [
+            {"exp_labels": labels, "exp_annotations": {"summary": f"Model {model} (version v1) flags {sick} as anomalous"}}]},
+    ]}]}
+    return run_promtool_on_chart_rules(spec, tmp_path)

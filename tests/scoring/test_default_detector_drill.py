@@ -28,11 +28,11 @@ from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.settings import Settings
 
 from .entity_models import train_with_workflow
-from .helpers import PROJECT, promtool_series, run_promtool_on_chart_rules, samples, value
+from .helpers import PROJECT, incident_alert_drill, samples, value
 
 DETECTOR = "anomaly-detector"
 REGISTRY = PROJECT / "charts" / "hub" / "values.yaml"
-DAY, HOUR, MINUTE = 86400, 3600, 60
+DAY, HOUR = 86400, 3600
 NODES = ("worker-1", "worker-2", "worker-3")
 
 
@@ -121,22 +121,7 @@ def test_drill_the_incident_alert_fires_for_the_sick_node_with_the_default_detec
     (for 3m) fires for worker-2 alone, with its instance, and nothing fires before."""
     monkeypatch.setenv("MODELKIT_REGISTRY", str(REGISTRY))
     root, _ = default_detector
-    start = drill_prometheus.entity_anchor + entity_history.INCIDENT[0] - 3 * MINUTE
-    now = [start]
-    scorer = scorer_at(root, drill_prometheus, lambda: now[0])
-    cycles = []
-    for minute in range(10):
-        now[0] = start + minute * MINUTE
-        scorer.cycle()
-        cycles.append(samples(scorer.metrics.text()))
-    series = promtool_series(cycles, ("modelkit_anomaly_score", "modelkit_anomaly_flag"), job="modelkit-scorer")
-    assert len(series) == 2 * len(NODES)
-    labels = {"job": "modelkit-scorer", "model": DETECTOR, "version": "v1", "entity": "worker-2", "instance": "worker-2",
-              "severity": "warning", "type": "incident"}
-    spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
-        {"eval_time": "2m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": []},
-        {"eval_time": "9m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": [
-            {"exp_labels": labels, "exp_annotations": {"summary": f"Model {DETECTOR} (version v1) flags worker-2 as anomalous"}}]},
-    ]}]}
-    result = run_promtool_on_chart_rules(spec, tmp_path)
+    result = incident_alert_drill(lambda clock: scorer_at(root, drill_prometheus, clock),
+                                  drill_prometheus.entity_anchor + entity_history.INCIDENT[0], DETECTOR,
+                                  entity_history.SICK_NODE, len(NODES), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

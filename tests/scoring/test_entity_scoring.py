@@ -21,7 +21,7 @@ from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.settings import Settings
 
 from .entity_models import HORIZON_MINUTES, NODE_DETECTOR, NODE_FORECASTER, train_with_workflow, write_entity_registry
-from .helpers import promtool_series, run_promtool_on_chart_rules, samples, value
+from .helpers import incident_alert_drill, samples, value
 
 HOUR, MINUTE = 3600, 60
 NODES = ("worker-1", "worker-2", "worker-3")
@@ -113,25 +113,9 @@ def test_drill_the_incident_alert_fires_for_the_sick_node_on_the_scorers_own_ser
     chart's rendered rules: ModelkitAnomalyDetected (for 3m) fires for worker-2 alone, with its
     instance, and nothing fires before the incident."""
     monkeypatch.setenv("MODELKIT_REGISTRY", str(node_models[1]))
-    start = prometheus_server.entity_anchor + entity_history.INCIDENT[0] - 3 * MINUTE
-    now = [start]
-    scorer = node_scorer(node_models, prometheus_server, lambda: now[0])
-    cycles = []
-    for minute in range(10):
-        now[0] = start + minute * MINUTE
-        scorer.cycle()
-        cycles.append(samples(scorer.metrics.text()))
-    series = promtool_series(cycles, ("modelkit_anomaly_score", "modelkit_anomaly_flag"), job="modelkit-scorer")
-    assert len(series) == 2 * len(NODES)
-
-    labels = {"job": "modelkit-scorer", "model": NODE_DETECTOR, "version": "v1", "entity": "worker-2", "instance": "worker-2",
-              "severity": "warning", "type": "incident"}
-    spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
-        {"eval_time": "2m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": []},
-        {"eval_time": "9m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": [
-            {"exp_labels": labels, "exp_annotations": {"summary": "Model node-detector (version v1) flags worker-2 as anomalous"}}]},
-    ]}]}
-    result = run_promtool_on_chart_rules(spec, tmp_path)
+    result = incident_alert_drill(lambda clock: node_scorer(node_models, prometheus_server, clock),
+                                  prometheus_server.entity_anchor + entity_history.INCIDENT[0], NODE_DETECTOR,
+                                  entity_history.SICK_NODE, len(NODES), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
