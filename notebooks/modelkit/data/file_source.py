@@ -6,9 +6,10 @@ column per registry metric, for an entity model one column per entity label, and
 `is_anomaly` (true/false or 1/0). A file without any of an entity model's label columns (a CSV
 exported from one node) is one entity, named after the file (`node-a.csv`: instance=node-a), and
 `one_entity` says so in the provenance; its timestamps must then not repeat (repeated times are
-several entities' rows without their labels: refused). A file with some of the labels only is refused. Rows may come in any order and at any spacing: each metric is
-put on the model's grid (mean per step; the grid's points are multiples of the step since the
-epoch, as a Prometheus range query's are). A step with no sample is a gap, NaN here: the caller
+several entities' rows without their labels: refused). A file with some of the labels only is
+refused. Rows may come in any order and at any spacing: each metric is put on the model's grid
+(mean per step; the grid's points are multiples of the step since the epoch, as a Prometheus
+range query's are). A step with no sample is a gap, NaN here: the caller
 fills it (training: the gap rule of real.py, counted in the provenance; scoring: linearly). A
 non-finite value (inf) is a gap too. An entity has grid rows from its first to its last sample.
 Every error names the file and, where there is one, the column and the row (1 = first data row).

@@ -187,7 +187,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="model name from the registry")
     parser.add_argument("--run-id", help="version to use (default: the served one)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-file", type=Path, help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly; "
+    source.add_argument("--data-file", type=Path,
+                        help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly; "
                              "for a per-entity model its label columns (none: the file is one entity)")
     source.add_argument("--hours", type=int, help="the last H hours from Prometheus (PROMETHEUS_URL)")
     parser.add_argument("--step", type=int, help="grid step in seconds (default: $PROMETHEUS_STEP_SECONDS or 60)")
