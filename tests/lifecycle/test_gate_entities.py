@@ -30,7 +30,8 @@ NODE_FORECASTER = "node-forecaster"
 
 @pytest.fixture
 def root(tmp_path, registry):
-    """The test registry plus a per-node variant of the default detector (the registry example in docs)."""
+    """The test registry plus a 4-node copy of the default detector (per node, pod CPU/request broadcast) and a
+    per-node copy of the forecaster."""
     models = yaml.safe_load(registry.read_text())["models"]
     node = dict(copy.deepcopy(next(m for m in models if m["name"] == DETECTOR)), name=NODE_DETECTOR, entity=["instance"], syntheticEntities=4)
     node["metrics"] = [dict(m, entityJoin="broadcast") if m["name"] == "pod_cpu_to_request_ratio" else m for m in node["metrics"]]

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from modelkit.data import load_training_frame
+from modelkit.entities import cluster_wide
 from modelkit.errors import ConfigError
 from modelkit.registry import get_model
 from modelkit.scoring import score_values, summarise
@@ -35,8 +36,10 @@ GOOD = {"MODEL_NAME": DETECTOR, "NOTEBOOK_PATH": "notebooks/02-anomaly-detection
 
 
 def clean_values(hours: int, seed: str = "3") -> pd.DataFrame:
+    """One series per metric of the default detector's metrics, as a file exported from one node holds them
+    (no `instance` column: one entity of the per-node default, file_source.py)."""
     settings = Settings.from_env({"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours), "SEED": seed})
-    return load_training_frame(get_model(DETECTOR), settings, end=END).untouched
+    return load_training_frame(cluster_wide(get_model(DETECTOR)), settings, end=END).untouched
 
 
 def with_incidents(values: pd.DataFrame, starts: list[int], length: int = 30) -> pd.DataFrame:
