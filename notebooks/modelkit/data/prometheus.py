@@ -13,7 +13,10 @@ reported with Prometheus' own error text). Samples are checked: +Inf/-Inf/NaN be
 query per metric that returns a series per entity (`avg by (instance) (...)`) and splits them
 by their label values. Big matrix answers (300 series x 10,080 points is ~80 MB of JSON) are
 read by `scan_matrix`, which reads Prometheus' compact layout straight from the bytes without
-building a Python object per sample; any other layout goes through the JSON decoder.
+building a Python object per sample, handing each series over as soon as it has arrived: it goes
+onto the grid at once, so only grid columns are kept, never an answer's parsed samples (times and
+values: twice the columns' size, for each of the answers in flight). Any other layout goes through
+the JSON decoder.
 """
 
 from __future__ import annotations
