@@ -110,13 +110,13 @@ class LongFrame:
 
     def __init__(self, spec: ModelSpec, entities: list[EntityRows]):
         self.labels, self.metrics = list(spec.entity), list(entities[0].values.columns)
-        self.rows = sum(len(entity.values) for entity in entities)
-        self.values = {name: np.empty(self.rows) for name in self.metrics}
-        self.untouched = {name: np.empty(self.rows) for name in self.metrics}
-        self.label_values = {label: np.empty(self.rows, dtype=object) for label in self.labels}
-        self.is_anomaly = np.empty(self.rows, dtype=bool)
-        self.anomaly_kind = np.empty(self.rows, dtype=object)
-        self.row_source = np.empty(self.rows, dtype=object)
+        rows = sum(len(entity.values) for entity in entities)
+        self.values = {name: np.empty(rows) for name in self.metrics}
+        self.untouched = {name: np.empty(rows) for name in self.metrics}
+        self.label_values = {label: np.empty(rows, dtype=object) for label in self.labels}
+        self.is_anomaly = np.empty(rows, dtype=bool)
+        self.anomaly_kind = np.empty(rows, dtype=object)
+        self.row_source = np.empty(rows, dtype=object)
         self.indexes: list[pd.DatetimeIndex] = []
         self.filled = 0
 
