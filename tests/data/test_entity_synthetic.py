@@ -37,6 +37,25 @@ def test_n_entities_named_after_the_label_each_on_the_whole_grid(tmp_path):
     assert tf.untouched.index.equals(frame.index) and list(tf.untouched.columns) == ["instance", *node.metric_names]
 
 
+
+def test_the_frame_and_untouched_are_separate_copies(tmp_path):
+    """Both are built in place for all entities at once (panel.LongFrame); a notebook that edits the
+    frame (clips a column, renames a node) must not change the untouched values it is judged against."""
+    node, tf = synthetic(tmp_path, syntheticEntities=3)
+    metric = node.metric_names[0]
+    before = tf.untouched.copy()
+    tf.frame.loc[:, metric] = -1.0
+    tf.frame.loc[tf.frame.index[:5], "instance"] = "renamed"
+    pd.testing.assert_frame_equal(tf.untouched, before)
+    assert (tf.features[metric] == -1.0).all()
+
+
+def test_row_source_holds_one_string_per_source_not_one_per_row(tmp_path):
+    """300 entities' week is 3 M rows: a str object per row would add 175 MB to a 115 MB frame."""
+    _, tf = synthetic(tmp_path, syntheticEntities=3)
+    assert set(tf.row_source) == {"synthetic"}
+    assert len({id(source) for source in tf.row_source}) == 1
+
 def test_synthetic_entities_setting_wins_and_other_labels_name_their_values(tmp_path):
     node, tf = synthetic(tmp_path, env={"SYNTHETIC_ENTITIES": "2"}, entity=["namespace", "pod"], syntheticEntities=7)
     assert tf.frame[["namespace", "pod"]].drop_duplicates().values.tolist() == [["namespace-1", "pod-1"], ["namespace-2", "pod-2"]]

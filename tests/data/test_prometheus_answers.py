@@ -140,3 +140,21 @@ def test_a_malformed_answer_goes_through_the_fallback_policy_but_a_histogram_que
     prometheus_server.proxy.answer_next(answers["native histograms"][0])
     with pytest.raises(prom.PrometheusQueryError, match="native histograms"):  # the query must change; synthetic data would hide it
         load_training_frame(cpu, settings(**env), end=prometheus_server.history_end, client=client(prometheus_server))
+
+
+def test_a_grouped_answer_that_leaves_the_compact_layout_midway_is_read_whole_by_the_json_decoder(prometheus_server):
+    """Grouped answers are put on the grid a series at a time as they stream in (scan_matrix); when a
+    later series is laid out otherwise, the request is sent again and decoded as JSON, and nothing of
+    the series read before is kept twice or lost."""
+    grid = make_grid(1, 60, end=prometheus_server.history_end)
+    stamps = [grid.start_seconds + 60 * i for i in range(grid.points)]
+    compact = {"metric": {"instance": "a"}, "values": [[t, "0.25"] for t in stamps]}
+    reordered = {"values": [[t, "0.75"] for t in stamps[1:]], "metric": {"instance": "b"}}  # keys in another order
+    body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [compact, reordered]}}, separators=(",", ":")).encode()
+    prometheus_server.proxy.answer_next(body, body)
+    grouped = client(prometheus_server)
+    series = grouped.fetch_grouped({"cpu": "avg by (instance) (x)"}, {"cpu": ("instance",)}, grid)["cpu"]
+    assert grouped.stats.retries == 0  # sent again for the JSON decoder: not a failure
+    assert sorted(series) == [("a",), ("b",)]
+    assert (series[("a",)] == 0.25).all()
+    assert np.isnan(series[("b",)][0]) and (series[("b",)][1:] == 0.75).all()

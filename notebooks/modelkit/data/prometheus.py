@@ -13,7 +13,10 @@ reported with Prometheus' own error text). Samples are checked: +Inf/-Inf/NaN be
 query per metric that returns a series per entity (`avg by (instance) (...)`) and splits them
 by their label values. Big matrix answers (300 series x 10,080 points is ~80 MB of JSON) are
 read by `scan_matrix`, which reads Prometheus' compact layout straight from the bytes without
-building a Python object per sample; any other layout goes through the JSON decoder.
+building a Python object per sample, handing each series over as soon as it has arrived: it goes
+onto the grid at once, so only grid columns are kept, never an answer's parsed samples (times and
+values: twice the columns' size, for each of the answers in flight). Any other layout goes through
+the JSON decoder.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ STREAM_CHUNK_BYTES = 1 << 20
 MAX_LABELS_BYTES = 1 << 20  # a series' labels object longer than this is not Prometheus' layout
 
 Progress = Callable[[int, int], None]
+Sampled = tuple[dict[str, str], np.ndarray, np.ndarray]  # one series: its labels, sample times, values
+Series = list[Sampled]
+
+
 class PrometheusUnavailable(DataError):
     """Prometheus could not be reached or refused us (network, TLS, auth, retries exhausted)."""
 
@@ -246,29 +253,19 @@ class PrometheusClient:
         start = grid.start_seconds + first * grid.step_seconds
         end = grid.start_seconds + last * grid.step_seconds
         began = time.perf_counter()
-        answer = self._post({"query": query, "start": str(start), "end": str(end), "step": f"{grid.step_seconds}s"}, shortcut=scan_matrix)
+        on_grid = lambda answer: _grouped_points(name, query, labels, grid, first, last, answer)  # noqa: E731
+
+        def compact(body: Iterator[bytes]) -> GroupedChunk | None:
+            try:  # each series onto the grid as it is read: one series' samples in memory at a time, not the answer's
+                return on_grid(scan_matrix(body))
+            except OtherLayout:
+                return None
+
+        answer = self._post({"query": query, "start": str(start), "end": str(end), "step": f"{grid.step_seconds}s"}, shortcut=compact)
         if isinstance(answer, dict):  # not the compact layout: the JSON decoder's result
-            answer = _matrix_series(answer, query)
-        if not labels and len(answer) > 1:
-            raise PrometheusQueryError(f"query {query!r} returned {len(answer)} series; expected one after aggregation")
-        series, non_finite = {}, 0
-        for metric, stamps, values in answer:
-            missing = next((label for label in labels if label not in metric), None)
-            if missing is not None:
-                raise PrometheusQueryError(
-                    f"metric {name!r}: query {query!r} returned a series without the entity label {missing!r} "
-                    f"(labels {metric}); the query must keep {missing!r} (aggregate `by ({', '.join(labels)})` or leave it "
-                    "unaggregated), or mark the metric `entityJoin: broadcast` if it is a cluster-level value")
-            key = tuple(metric[label] for label in labels)
-            if key in series:
-                raise PrometheusQueryError(f"metric {name!r}: query {query!r} returned two series for {dict(zip(labels, key))}")
-            bad = ~np.isfinite(values)
-            non_finite += int(bad.sum())
-            values[bad] = np.nan
-            points = np.full(last + 1 - first, np.nan)
-            points[_grid_positions(stamps, grid, first, last, query) - first] = values
-            series[key] = points
-        return GroupedChunk(first, series, non_finite, time.perf_counter() - began)
+            answer = on_grid(_matrix_series(answer, query))
+        answer.seconds = time.perf_counter() - began
+        return answer
 
     def _fetch_chunk(self, query: str, grid: TimeGrid, first: int) -> Chunk:
         last = min(first + MAX_POINTS_PER_REQUEST, grid.points) - 1
@@ -302,17 +299,47 @@ def _grid_positions(stamps: np.ndarray, grid: TimeGrid, first: int, last: int, q
     return positions
 
 
-Series = list[tuple[dict[str, str], np.ndarray, np.ndarray]]  # (labels, sample times, values) per series
+def _grouped_points(name: str, query: str, labels: tuple[str, ...], grid: TimeGrid, first: int, last: int,
+                    answer: Iterable[Sampled]) -> GroupedChunk:
+    """The series of an answer keyed by their `labels` values, each on grid points first..last."""
+    if not labels:  # a cluster-level value: one series at most (counted before anything else is said about them)
+        answer = list(answer)
+        if len(answer) > 1:
+            raise PrometheusQueryError(f"query {query!r} returned {len(answer)} series; expected one after aggregation")
+    series, non_finite = {}, 0
+    for metric, stamps, values in answer:
+        missing = next((label for label in labels if label not in metric), None)
+        if missing is not None:
+            raise PrometheusQueryError(
+                f"metric {name!r}: query {query!r} returned a series without the entity label {missing!r} "
+                f"(labels {metric}); the query must keep {missing!r} (aggregate `by ({', '.join(labels)})` or leave it "
+                "unaggregated), or mark the metric `entityJoin: broadcast` if it is a cluster-level value")
+        key = tuple(metric[label] for label in labels)
+        if key in series:
+            raise PrometheusQueryError(f"metric {name!r}: query {query!r} returned two series for {dict(zip(labels, key))}")
+        bad = ~np.isfinite(values)
+        non_finite += int(bad.sum())
+        values[bad] = np.nan
+        points = np.full(last + 1 - first, np.nan)
+        points[_grid_positions(stamps, grid, first, last, query) - first] = values
+        series[key] = points
+    return GroupedChunk(first, series, non_finite, 0.0)
+
 
 _MATRIX_START = b'{"status":"success","data":{"resultType":"matrix","result":['
 # One series' opening up to its samples: a labels object of JSON strings (escapes included), then "values".
 _SERIES_START = re.compile(rb'\{"metric":(\{(?:"(?:[^"\\]|\\.)*":"(?:[^"\\]|\\.)*",?)*\}),"values":\[')
 
 
-def scan_matrix(chunks: Iterable[bytes]) -> Series | None:
-    """The series of a matrix answer in Prometheus' compact JSON layout, read from the body's chunks
-    as they arrive (a series at a time: the body is never held whole), or None when the body is laid
-    out otherwise (the caller then decodes it as JSON and checks it there)."""
+class OtherLayout(Exception):
+    """The body is not in Prometheus' compact matrix layout: the JSON decoder reads it instead."""
+
+
+def scan_matrix(chunks: Iterable[bytes]) -> Iterator[Sampled]:
+    """The series of a matrix answer in Prometheus' compact JSON layout, each yielded as soon as its
+    bytes have arrived (the body is never held whole, nor are its series: the caller keeps what it
+    makes of each). Raises OtherLayout, possibly after some series, when the body is laid out
+    otherwise (the caller then decodes it as JSON and checks it there)."""
     stream = iter(chunks)
     buffer, ended = bytearray(), False
 
@@ -327,19 +354,18 @@ def scan_matrix(chunks: Iterable[bytes]) -> Series | None:
     while len(buffer) < len(_MATRIX_START) and more():
         pass
     if not buffer.startswith(_MATRIX_START):
-        return None
+        raise OtherLayout
     del buffer[: len(_MATRIX_START)]
-    series: Series = []
     while True:
         while not buffer[:1] and more():
             pass
         if buffer[:1] == b"]":
-            return series
+            return
         opening = _SERIES_START.match(buffer)
         while opening is None and len(buffer) < MAX_LABELS_BYTES and more():
             opening = _SERIES_START.match(buffer)
         if opening is None:
-            return None
+            raise OtherLayout
         end = buffer.find(b"]]", opening.end())
         while end < 0:
             searched = len(buffer)
@@ -349,20 +375,21 @@ def scan_matrix(chunks: Iterable[bytes]) -> Series | None:
         while len(buffer) < end + 4 and more():
             pass
         if end < 0 or buffer[end + 2 : end + 3] != b"}":  # no samples, or more than values (histograms): the JSON path says
-            return None
+            raise OtherLayout
         parts = bytes(buffer[opening.end() + 1 : end]).split(b'"')  # ts,"v"],[ts,"v" -> [b'ts,', b'v', b'],[ts,', b'v', b'']
         try:
             values = np.array(parts[1::2]).astype(np.float64)
             stamps = np.array([float(part.strip(b"],[")) for part in parts[0:-1:2]])
         except ValueError:
-            return None
+            raise OtherLayout from None
         if len(stamps) != len(values) or parts[-1] != b"":
-            return None
-        series.append((json.loads(bytes(opening.group(1))), stamps, values))
+            raise OtherLayout
         following = buffer[end + 3 : end + 4]
         if following not in (b",", b"]"):
-            return None
+            raise OtherLayout
+        labels = json.loads(bytes(opening.group(1)))
         del buffer[: end + 3 + (following == b",")]
+        yield labels, stamps, values
 
 
 def _matrix_series(data: dict, query: str) -> Series:

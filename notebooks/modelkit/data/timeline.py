@@ -106,7 +106,8 @@ def mix(
     records = anomalies.inject(changed, events, hints, np.random.default_rng([seed, ANOMALY_STREAM, *stream])) if columns else []
     if changed is not values:
         values[columns] = changed
-    row_source = np.full(len(values), untouched_source, dtype=object)
+    row_source = np.empty(len(values), dtype=object)
+    row_source[:] = untouched_source  # one str for all rows (np.full(..., dtype=object) makes one per row: 58 bytes each)
     for segment in segments:
         row_source[segment.start : segment.stop] = SYNTHETIC
     frame = labelled(values, events)
