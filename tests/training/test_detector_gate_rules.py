@@ -14,7 +14,7 @@ import numpy as np
 
 from modelkit.lifecycle.gate import check_held_out_quality, check_thresholds_from_registry
 from modelkit.registry import get_model
-from modelkit.evaluation.anomaly import evaluate_flags
+from modelkit.evaluation.anomaly import evaluate_flags, false_alarm_limit
 from modelkit.training.anomaly_workflow import untouched_false_alarms
 
 MINUTE = 60
@@ -32,7 +32,7 @@ def _labels() -> np.ndarray:
 def _verdict(flags: np.ndarray, untouched_flags: np.ndarray) -> list[str]:
     spec = get_model("anomaly-detector")
     metrics = evaluate_flags(_labels(), flags, MINUTE)
-    metrics.update(untouched_false_alarms(untouched_flags, MINUTE, 10.0))
+    metrics.update(untouched_false_alarms(untouched_flags, MINUTE, false_alarm_limit(spec.thresholds)))
     metadata = {"metrics": metrics}
     return check_held_out_quality(spec, metadata) + check_thresholds_from_registry(spec, metadata)
 
@@ -64,4 +64,5 @@ def test_false_alarms_on_untouched_rows_still_refuse():
     flags = _labels()
     noisy = np.zeros(ROWS, dtype=bool)
     noisy[::60] = True  # 34 one-minute false alarms in 1.4 days
-    assert any("over its limit of 10/day" in reason for reason in _verdict(flags, noisy))
+    limit = false_alarm_limit(get_model("anomaly-detector").thresholds)
+    assert any(f"over its limit of {limit:g}/day" in reason for reason in _verdict(flags, noisy))
