@@ -10,16 +10,23 @@ and the gate's floor, as `modelkit validate` judges a version.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 
 from modelkit.lifecycle.gate import check_held_out_quality, check_thresholds_from_registry
 from modelkit.registry import get_model
 from modelkit.evaluation.anomaly import evaluate_flags, false_alarm_limit
+from modelkit.training import anomaly_workflow
 from modelkit.training.anomaly_workflow import untouched_false_alarms
+from modelkit.training.run_context import start_run
+
+from .conftest import PROJECT
 
 MINUTE = 60
 ROWS = 2000  # 1.4 days at 60 s, the held-out slice of the default 168 h run
 EVENTS = [(200, 210), (700, 712), (1200, 1210), (1700, 1715)]
+END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
 def _labels() -> np.ndarray:
@@ -66,3 +73,16 @@ def test_false_alarms_on_untouched_rows_still_refuse():
     noisy[::60] = True  # 34 one-minute false alarms in 1.4 days
     limit = false_alarm_limit(get_model("anomaly-detector").thresholds)
     assert any(f"over its limit of {limit:g}/day" in reason for reason in _verdict(flags, noisy))
+
+
+def test_a_two_day_run_holds_out_a_day_so_one_false_alarm_a_day_can_be_checked(tmp_path):
+    """At the registry's limit of 1 false alarm a day, the 20 % test slice of a 48 h run (9.6 h) could not
+    count one false alarm, so the gate refused every such version as uncheckable (issue 11: a budget that
+    allows less than one false alarm on the slice cannot be checked); the test slice now takes a day."""
+    env = {"MODEL_NAME": "anomaly-detector", "DATA_SOURCE": "synthetic", "MODELS_ROOT": str(tmp_path),
+           "MODELKIT_REGISTRY": str(PROJECT / "charts/hub/values.yaml"), "TRAINING_HOURS": "48", "SEED": "3"}
+    result = anomaly_workflow.train(start_run(anomaly_workflow.KINDS, env), end=END)
+    assert result.metrics["false_alarm_limit_per_day"] == 1
+    assert result.metrics["false_alarm_limit_checkable"] and result.metrics["false_alarm_days"] >= 1
+    assert not any("cannot be checked" in reason for reason in check_held_out_quality(result.run.spec, result.metadata()))
+    assert len(result.split.train) > len(result.split.validation) > 0

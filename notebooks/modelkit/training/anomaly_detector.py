@@ -1,16 +1,17 @@
 """The anomaly detector: StandardScaler + whitening PCA + IsolationForest, with a calibrated threshold.
 
 A fixed `contamination` would flag the same share of points on every cluster. Instead
-the decision threshold is chosen on a validation slice that follows the training slice
-in time: the one that detects the most labelled (injected) events while raising at most
-CALIBRATION_SHARE of the allowed false alarms per day (ties, and with no event in the
-slice: the most sensitive threshold within that budget, more warning for the same cost).
-False alarms are counted on the untouched values of the same slice (every alarm there is
-false), so an alarm that happens to touch an injected event never hides one. A budget
-that allows less than one false alarm on the slice cannot be measured there: it is then
-taken as "no false alarm at all". It is
-baked into the fitted IsolationForest's `offset_`, so the pickled object is plain
-scikit-learn: `predict` returns -1 (anomaly) / +1 (normal) with that threshold and
+the decision threshold is the most sensitive one expected to raise at most
+CALIBRATION_SHARE of the allowed false alarms per day: read from the fitted tail of the
+scores of normal rows the model did not see (the validation slice that follows the
+training slice in time, and the training rows scored out of fold; `tail_threshold`), since
+at about one false alarm a day no slice of a normal run is long enough to count the budget.
+When the validation slice is long enough (budget x its days >= 1), the threshold is also
+kept within the budget by count there: the one detecting the most labelled (injected)
+events, ties by the most sensitive. False alarms are counted on the untouched values of
+the slice (every alarm there is false), so an alarm that happens to touch an injected
+event never hides one. The threshold is baked into the fitted IsolationForest's
+`offset_`, so the pickled object is plain scikit-learn: `predict` returns -1 (anomaly) / +1 (normal) with that threshold and
 `score_samples` / `decision_function` give the scores (lower = more anomalous;
 decision_function < 0 means flagged).
 """
@@ -77,18 +78,16 @@ def fit(features: pd.DataFrame, labels: pd.Series, pipeline: Pipeline, seed: int
     return pipeline
 
 
-def out_of_fold_scores(features: pd.DataFrame, labels: pd.Series, pipeline: Pipeline, seed: int = 0,
-                       times: pd.Index | None = None) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold_scores(features: pd.DataFrame, labels: pd.Series, pipeline: Pipeline, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the training rows by detectors that did not see them, and each row's fold.
 
-    The rows are cut into FOLDS consecutive time spans (by `times`, default the index: a
-    panel's entities are cut at the same times); each span is scored by a copy of `pipeline`
+    The rows are cut into FOLDS consecutive time spans of their time index (a panel's
+    entities are cut at the same times); each span is scored by a copy of `pipeline`
     fitted on the other spans. Rows labelled anomalous get NaN. These are what the detector
     scores on normal days it has not seen, more of them than the validation slice alone holds:
     the tail of normal scores is fitted on both (see `tail_threshold`)."""
-    times = pd.Index(features.index if times is None else times)
-    edges = np.quantile(times.asi8, np.linspace(0, 1, FOLDS + 1)[1:-1])
-    fold = np.searchsorted(edges, times.asi8, side="right")
+    times = pd.DatetimeIndex(features.index).asi8
+    fold = np.searchsorted(np.quantile(times, np.linspace(0, 1, FOLDS + 1)[1:-1]), times, side="right")
     normal = ~labels.to_numpy(dtype=bool)
     scores = np.full(len(features), np.nan)
     values = features.to_numpy(dtype=float)
