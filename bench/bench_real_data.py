@@ -107,14 +107,20 @@ def templates(entry: dict) -> list[str]:
     return found
 
 
+ENTITY_FIELDS = ("entity", "syntheticEntities")
+
+
 def one_metric_entry(kind: str) -> dict:
     """The registry's default entry of `kind` with one metric called METRIC, and each kind of feature
-    the default entry uses (a current value, a deviation from the 6 h mean, ...) applied to it."""
+    the default entry uses (a current value, a deviation from the 6 h mean, ...) applied to it. A
+    series is one entity: a per-entity default's entity fields are dropped (its metric has no
+    entityJoin), its thresholds kept, so a per-entity-day limit applies to the series' days."""
     default = next(e for e in load_entries(find_registry_file(PROJECT)) if e["kind"] == kind)
     metric = {"name": METRIC, "query": METRIC, "aggregate": "mean",
               "synthetic": {"anomalies": default["metrics"][0]["synthetic"]["anomalies"]}}
     features = [template.format(m=METRIC) for template in templates(default)]
-    entry = {**default, "name": f"nab-{kind}", "metrics": [metric], "features": features}
+    entry = {**{k: v for k, v in default.items() if k not in ENTITY_FIELDS}, "name": f"nab-{kind}", "metrics": [metric],
+             "features": features}
     validate_entries([entry], source=f"one-metric {kind} entry")
     return entry
 

@@ -33,7 +33,7 @@ import yaml
 
 MODELS = {"anomaly-detector": "anomaly_workflow", "predictive-analytics": "forecast_workflow"}
 PROJECT = Path(__file__).resolve().parents[1]
-NODE_DETECTOR = "node-anomaly-detector"
+CLUSTER_DETECTOR = "cluster-anomaly-detector"
 
 DIRECT = """
 import importlib, sys
@@ -73,24 +73,26 @@ def run_env(model: str, hours: int, root: str, run_id: str) -> dict[str, str]:
             "MODELS_ROOT": root, "RUN_ID": run_id, "MPLBACKEND": "Agg"}
 
 
-def node_detector_registry(path: Path) -> Path:
-    """The project's registry plus the per-node detector of the entity case."""
+def cluster_detector_registry(path: Path) -> Path:
+    """The project's registry plus the baseline of the entity case: the default detector (per node) made
+    cluster-wide (its entity fields dropped), the model the defaults were before issue 13."""
     models = yaml.safe_load((PROJECT / "charts/hub/values.yaml").read_text())["models"]
-    node = yaml.safe_load(yaml.safe_dump(next(m for m in models if m["name"] == "anomaly-detector")))  # a deep copy
-    node.update(name=NODE_DETECTOR, entity=["instance"])
-    for metric in node["metrics"]:
-        if metric["name"] == "pod_cpu_to_request_ratio":
-            metric["entityJoin"] = "broadcast"
-    path.write_text(yaml.safe_dump({"models": [*models, node]}))
+    cluster = yaml.safe_load(yaml.safe_dump(next(m for m in models if m["name"] == "anomaly-detector")))  # a deep copy
+    cluster["name"] = CLUSTER_DETECTOR
+    for field in ("entity", "syntheticEntities"):
+        cluster.pop(field, None)
+    for metric in cluster["metrics"]:
+        metric.pop("entityJoin", None)
+    path.write_text(yaml.safe_dump({"models": [*models, cluster]}))
     return path
 
 
 def entity_case(root: str, entities: int, hours: int) -> None:
-    registry = node_detector_registry(Path(root) / "registry.yaml")
+    registry = cluster_detector_registry(Path(root) / "registry.yaml")
     command = [sys.executable, "-c", DIRECT, "anomaly_workflow"]
-    cluster_wall, cluster_peak, cluster_cpu = measure(command, run_env("anomaly-detector", hours, root, f"cluster-{hours}"))
-    env = {**run_env(NODE_DETECTOR, hours, root, f"nodes-{entities}-{hours}"), "MODELKIT_REGISTRY": str(registry),
-           "SYNTHETIC_ENTITIES": str(entities)}
+    cluster_env = {**run_env(CLUSTER_DETECTOR, hours, root, f"cluster-{hours}"), "MODELKIT_REGISTRY": str(registry)}
+    cluster_wall, cluster_peak, cluster_cpu = measure(command, cluster_env)
+    env = {**run_env("anomaly-detector", hours, root, f"nodes-{entities}-{hours}"), "SYNTHETIC_ENTITIES": str(entities)}
     wall, peak, cpu = measure(command, env)
     print(f"\nper-entity detector, {entities} nodes x 5 metrics, {hours} h at 60 s "
           f"(baseline: the cluster-wide detector on the same {hours} h)")

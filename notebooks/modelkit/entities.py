@@ -8,17 +8,24 @@ timestamp, repeated once per entity. A cluster-wide model (no `entity`) has no e
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Iterator
 
 import pandas as pd
 
-from .registry import ModelSpec
+from .registry import GROUP, ModelSpec
 
 KEY_SEPARATOR = "/"
 
 
 def is_entity_model(spec: ModelSpec) -> bool:
     return bool(spec.entity)
+
+
+def cluster_wide(spec: ModelSpec) -> ModelSpec:
+    """The same entry about one series per metric (entity labels and joins dropped): values in hand that
+    carry no entity labels (`modelkit score --data-file` training) train it as one series."""
+    return dataclasses.replace(spec, entity=(), metrics=tuple(dataclasses.replace(m, entity_join=GROUP) for m in spec.metrics))
 
 
 def entity_columns(spec: ModelSpec) -> list[str]:

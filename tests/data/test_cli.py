@@ -24,8 +24,8 @@ def test_synthetic_frame_to_parquet_and_csv_with_a_plot(clean_env, tmp_path, cap
     assert main(["data", "--model", "anomaly-detector", "--source", "synthetic", "--hours", "24", "--seed", "5", "--output", str(parquet), "--plot", str(png)]) == 0
     provenance = json.loads(capsys.readouterr().out)
     assert provenance["requested_source"] == "synthetic" and provenance["seed"] == 5 and provenance["window"]["rows"] == 1440
-    frame = pd.read_parquet(parquet)
-    assert list(frame.columns) == [*spec().metric_names, "is_anomaly", "anomaly_kind"]
+    frame = pd.read_parquet(parquet)  # the default detector is per node: its 6 synthetic nodes' rows
+    assert list(frame.columns) == ["instance", *spec().metric_names, "is_anomaly", "anomaly_kind"] and len(frame) == 6 * 1440
     assert frame["is_anomaly"].sum() == provenance["injected_anomalies"]["points"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["data", "--model", "anomaly-detector", "--source", "synthetic", "--hours", "24", "--seed", "5", "--output", str(csv)]) == 0

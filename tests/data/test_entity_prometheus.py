@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixtures import entity_history
+from fixtures import entity_history, history
 from modelkit.data import load_training_frame
 from modelkit.data.cli import entity_summary
 from modelkit.entities import split_entities
 from modelkit.errors import DataError
 
 from .entity_helpers import entity_spec
-from .helpers import settings
+from .helpers import registry_spec, settings
 
 CPU = "fleet:node_cpu:ratio"
 LOOKBACK = 300
@@ -129,3 +129,21 @@ def test_grouped_chunks_meet_exactly_at_their_seams(prometheus_server, monkeypat
     assert chunked_client.stats.requests == 5 and sorted(chunked) == sorted(whole) == [(n,) for n in entity_history.NODES]
     for key in whole:
         np.testing.assert_array_equal(chunked[key], whole[key])
+
+
+def test_the_default_detector_reads_each_nodes_restarts_through_the_pods_node(prometheus_server):
+    """The registry's per-node restart query: kube-state-metrics' counter carries no node, so it is joined
+    on (namespace, pod) to kubernetes-mixin's `node_namespace_pod:kube_pod_info:` (rules/node.libsonnet)
+    and `node` becomes `instance`, the node's name on OpenShift's node-exporter targets
+    (cluster-monitoring-operator assets/node-exporter/service-monitor.yaml). The fixture's pods restart
+    once every 4 h each; node-a runs two of them, node-b and node-c one."""
+    tf = load(prometheus_server, registry_spec(), SEED="5")
+    # The fixture's nodes, each with its own pods' restarts.
+    assert list(tf.provenance["entities"]["per_entity"]) == list(history.NODES)
+    untouched = tf.untouched[~tf.frame["is_anomaly"].to_numpy()]
+    restarts = untouched.groupby("instance")["container_restarts_rate"].mean()
+    pods = {node: history.POD_NODES.count(node) for node in history.NODES}
+    for node, count in pods.items():
+        assert restarts[node] == pytest.approx(count / (240 * 60), rel=0.2), node
+    # The cluster's pod CPU/request ratio is broadcast: one value for all nodes at a time.
+    assert (tf.untouched.groupby(level=0)["pod_cpu_to_request_ratio"].nunique() == 1).all()

@@ -11,7 +11,7 @@ from modelkit.errors import ConfigError
 from modelkit.registry import BROADCAST, GROUP, validate_entries
 
 from .entity_helpers import NODE_MODEL, entity_entry, entity_spec
-from .helpers import spec
+from .helpers import registry_spec, spec
 
 
 def test_the_entity_fields_become_the_typed_spec(tmp_path):
@@ -23,7 +23,15 @@ def test_the_entity_fields_become_the_typed_spec(tmp_path):
 
 
 def test_a_cluster_wide_entry_has_no_entity():
-    assert spec().entity == () and all(m.entity_join == GROUP for m in spec().metrics)
+    forecaster = registry_spec("predictive-analytics")
+    assert forecaster.entity == () and all(m.entity_join == GROUP for m in forecaster.metrics)
+
+
+def test_the_default_detector_is_per_node_with_the_cluster_ratio_broadcast():
+    detector = registry_spec()
+    assert detector.entity == ("instance",) and detector.synthetic_entities == 6
+    joins = {m.name: m.entity_join for m in detector.metrics}
+    assert joins == {**dict.fromkeys(detector.metric_names, GROUP), "pod_cpu_to_request_ratio": "broadcast"}
 
 
 def without_entity(entry):

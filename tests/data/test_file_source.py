@@ -15,7 +15,7 @@ from modelkit.data.file_source import read_metrics_table
 from modelkit.errors import ConfigError, DataError
 from modelkit.evaluation.events import runs
 
-from .helpers import FIXED_END, settings, spec
+from .helpers import FIXED_END, registry_spec, settings, spec
 
 METRICS = spec().metric_names
 HOURS = 24
@@ -189,7 +189,9 @@ def test_unlabelled_panels_get_injected_events_per_entity(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda t: t.drop(columns="instance"), "no column 'instance'"),
+    # two nodes' rows without their label: averaging them would make one series of two nodes
+    (lambda t: t.drop(columns="instance"), "repeats the time of row"),
+    (lambda t: t.drop(columns="instance"), "without the model's entity column 'instance' the file is one series, one row per time"),
     (lambda t: t.assign(instance=t["instance"].where(t.index != 7, "")), "row 8, column 'instance' (an entity label of the model): empty"),
 ])
 def test_a_missing_or_empty_entity_column_is_refused_naming_it(tmp_path, change, message):
@@ -199,3 +201,28 @@ def test_a_missing_or_empty_entity_column_is_refused_naming_it(tmp_path, change,
     with pytest.raises(DataError) as caught:
         load_training_frame(entity_spec(), settings(DATA_FILE=str(path), TRAINING_HOURS=str(HOURS)))
     assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_file_of_one_node_is_one_entity_of_the_per_node_default_named_after_the_file(tmp_path):
+    """A CSV exported from one node has no `instance` column: for the per-node default detector it is
+    one entity, and the provenance says so (an SRE's own export must just work)."""
+    values = clean_values(hours=24)
+    path = write(values, tmp_path / "node-a.csv")
+    loaded = load_training_frame(registry_spec(), settings(DATA_FILE=path, TRAINING_HOURS=str(HOURS)))
+    frame = loaded.frame
+    assert list(frame.columns) == ["instance", *METRICS, "is_anomaly", "anomaly_kind"]
+    assert set(frame["instance"]) == {"node-a"} and frame.index.equals(values.index)
+    assert np.allclose(loaded.untouched[list(METRICS)], values)
+    assert loaded.provenance["file"]["one_entity"] == ("no 'instance' column: the file's rows are one entity, "
+                                                       "instance=node-a (named after the file)")
+    assert loaded.provenance["entities"]["count"] == 1 and list(loaded.provenance["entities"]["per_entity"]) == ["node-a"]
+    with_labels = load_training_frame(entity_spec(), settings(DATA_FILE=write(panel(values), tmp_path / "p.csv"), TRAINING_HOURS=str(HOURS)))
+    assert "one_entity" not in with_labels.provenance["file"]  # a file with its entity column: nothing to say
+
+
+def test_a_file_with_some_of_the_entity_labels_is_refused_naming_the_missing_one(tmp_path):
+    two_labels = dataclasses.replace(spec(), entity=("namespace", "pod"))
+    path = tmp_path / "pods.csv"
+    clean_values(hours=24).assign(namespace="shop").rename_axis("timestamp").reset_index().to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"pods\.csv: no column 'pod' .*a file of one series may leave out every entity column, not some"):
+        read_metrics_table(path, METRICS, 60, two_labels.entity)

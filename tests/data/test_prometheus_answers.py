@@ -34,7 +34,11 @@ def gauge(name: str, query: str) -> MetricSpec:
     return MetricSpec(name=name, query=query, aggregate="mean", unit="ratio")
 
 
-def test_inf_and_nan_samples_are_gaps_counted_in_the_provenance(prometheus_server):
+@pytest.mark.parametrize("first_minute", [0, 17], ids=["window-opens-on-non-finite", "window-opens-mid-hour"])
+def test_inf_and_nan_samples_are_gaps_counted_in_the_provenance(prometheus_server, first_minute):
+    """Also when the window's first minute is non-finite in every metric: that is a gap like the
+    others, not the start of what Prometheus holds (it was trimmed as such when the suite happened
+    to start at xx:59 or xx:29)."""
     # x / 0 is +Inf (or -Inf), 0 / 0 is NaN: at minutes 0 and 30 (+-Inf), and 0, 20, 40 (NaN) of every hour.
     every_30 = "on() (minute() % 30 > bool 0)"  # 0 at minutes 0 and 30, else 1
     every_20 = "on() (minute() % 20 > bool 0)"
@@ -42,7 +46,11 @@ def test_inf_and_nan_samples_are_gaps_counted_in_the_provenance(prometheus_serve
     negated = gauge("cpu_negated", f"-{CPU_QUERY} / {every_30}")
     zero_by_zero = gauge("cpu_nan", f"{CPU_QUERY} * {every_20} / {every_20}")
     env = prometheus_server.env(DATA_SOURCE="prometheus", TRAINING_HOURS="24")
-    tf = load_training_frame(spec_with(divided, negated, zero_by_zero), settings(**env), end=prometheus_server.history_end)
+    hour = prometheus_server.history_end // 3600 * 3600
+    end = hour - 3600 + (first_minute - 1) * 60  # the grid is (end - 24 h, end]: it opens at `first_minute`
+    tf = load_training_frame(spec_with(divided, negated, zero_by_zero), settings(**env), end=end)
+    assert tf.frame.index[0].minute == first_minute and len(tf.frame) == 24 * 60
+    assert "history_kept" not in tf.provenance
     assert tf.provenance["non_finite_samples"] == {"cpu_divided": 48, "cpu_negated": 48, "cpu_nan": 72}
     assert tf.provenance["gaps_filled"] == {"cpu_divided": 48, "cpu_negated": 48, "cpu_nan": 72}
     features = tf.features.to_numpy()

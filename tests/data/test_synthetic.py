@@ -112,8 +112,10 @@ def test_a_non_finite_synthetic_hint_is_refused(key, value):
 def test_guide_function_returns_fit_ready_features_with_provenance(monkeypatch):
     monkeypatch.setenv("MODEL_NAME", "your-model")  # the guide template's default: not in the registry
     data = generate_synthetic_data(hours=24)
-    assert list(data.columns) == list(spec().metric_names)
-    assert len(data) == 24 * 60
+    # The default detector is per node: one node's metrics a row (no label column to break fit), its node in attrs.
+    assert list(data.columns) == list(spec().metric_names) and all(data[c].dtype == float for c in data.columns)
+    assert len(data) == 6 * 24 * 60  # the registry's syntheticEntities
+    assert sorted(set(data.attrs["entities"][:, 0])) == [f"worker-{n}" for n in range(1, 7)]
     assert data.attrs["provenance"]["model"] == "anomaly-detector"
     assert data.attrs["is_anomaly"].sum() == data.attrs["provenance"]["injected_anomalies"]["points"]
     forecaster = generate_synthetic_data(hours=24, model="predictive-analytics")

@@ -14,8 +14,10 @@ from modelkit import artifacts
 from modelkit.lifecycle.gate import Verdict, check_held_out_quality, compare_with_served
 from modelkit.lifecycle.promotion import promote
 from modelkit.registry import get_model
+from modelkit.evaluation.events import runs
 from modelkit.evaluation.replay import replay_metrics
 from modelkit.training import anomaly_workflow, forecast_workflow, report
+from modelkit.training.detector_baseline import static_threshold_baseline
 from modelkit.training.publish import publish_version
 from modelkit.training.run_context import start_run
 
@@ -28,7 +30,8 @@ NODE_FORECASTER = "node-forecaster"
 
 @pytest.fixture
 def root(tmp_path, registry):
-    """The test registry plus a per-node variant of the default detector (the registry example in docs)."""
+    """The test registry plus a 4-node copy of the default detector (per node, pod CPU/request broadcast) and a
+    per-node copy of the forecaster."""
     models = yaml.safe_load(registry.read_text())["models"]
     node = dict(copy.deepcopy(next(m for m in models if m["name"] == DETECTOR)), name=NODE_DETECTOR, entity=["instance"], syntheticEntities=4)
     node["metrics"] = [dict(m, entityJoin="broadcast") if m["name"] == "pod_cpu_to_request_ratio" else m for m in node["metrics"]]
@@ -86,3 +89,25 @@ def test_an_entity_forecaster_names_its_worst_nodes_and_its_replay_rebuilds_the_
     replayed = replay_metrics("forecaster", metadata, version, metadata["replay"], get_model(NODE_FORECASTER).forecast_horizon_minutes)
     assert replayed["evaluated_rows"] == metrics["evaluated_rows"]
     assert replayed["mae_ratio_last_value_node_cpu_utilisation"] == pytest.approx(metrics["mae_ratio_last_value_node_cpu_utilisation"], rel=1e-4)
+
+
+def test_an_entity_detectors_naive_baseline_is_each_entitys_own_training_range(root):
+    run = start_run(anomaly_workflow.KINDS, {"MODEL_NAME": NODE_DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "48",
+                                             "MODELS_ROOT": str(root), "RUN_ID": "baseline", "SEED": "7"})
+    result = anomaly_workflow.train(run, end=END)
+    baseline = static_threshold_baseline(result)
+    names = list(result.run.spec.metric_names)
+    # the rule by hand: each node's min..max over its unlabelled training rows, applied to its untouched held-out rows
+    expected, ranges = 0, []
+    for node, values in result.untouched.groupby("instance"):
+        labelled = result.frame.loc[result.frame["instance"] == node, "is_anomaly"].to_numpy(dtype=bool)
+        train = values[values.index.isin(result.split.train.index) & ~labelled][names]
+        test = values[values.index.isin(result.split.test.index)][names]
+        outside = ((test < train.min()) | (test > train.max())).any(axis=1).to_numpy()
+        expected += len(runs(outside))
+        ranges.append(tuple(train.max()))
+    assert len(set(ranges)) == 4  # four nodes, four ranges: the fleet's would be another rule
+    assert baseline["false_alarms"] == expected
+    assert baseline["events"] == result.metrics["events"]  # judged on the same injected events as the model
+    lines = "\n".join(report.anomaly_lines(result))
+    assert f"baseline, static thresholds at the training range: {expected} = " in lines and "/entity-day" in lines

@@ -109,6 +109,16 @@ def test_versions_lists_metrics_verdicts_and_the_served_one(root):
     assert rows["untested"]["gate"] == "not validated"
 
 
+def test_versions_of_the_per_node_detector_say_over_how_many_nodes_and_what_the_fleet_raises(root, capsys):
+    """The default detector is per node: its false_alarms_per_day is per node-day, so the table adds the
+    node count and the fleet's rate an on-call would see."""
+    accepted_version(root, "nodes", metrics={"event_recall": 0.9, "false_alarms_per_day": 0.25, "entities": 6,
+                                             "fleet_false_alarms_per_day": 1.5})
+    assert main(["versions", "--model", DETECTOR, "--models-root", str(root)]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "nodes" in l)
+    assert "entities=6" in line and "fleet_false_alarms_per_day=1.5" in line
+
+
 def test_pruning_keeps_the_newest_the_served_and_the_rollback_target(root):
     for day in range(1, 8):
         accepted_version(root, f"v{day}", f"2026-01-0{day}T00:00:00+00:00")

@@ -38,7 +38,8 @@ class TrainedModels:
 
 def train_and_promote(root: Path, registry: Path, model: str, run_id: str, seed: int = 7) -> Path:
     env = {"MODEL_NAME": model, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": "24", "MODELS_ROOT": str(root),
-           "RUN_ID": run_id, "SEED": str(seed), "GIT_REF": "test"}
+           "RUN_ID": run_id, "SEED": str(seed), "GIT_REF": "test",
+           "DATA_END": "2026-03-01T00:00:00Z"}  # pinned: a window ending now trains another model at each time of day
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELKIT_REGISTRY", str(registry))
         run = start_run(WORKFLOWS[model].KINDS, env=env)

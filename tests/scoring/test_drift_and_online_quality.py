@@ -64,5 +64,7 @@ def test_the_demo_ends_with_one_scorer_cycle_labelled_synthetic(models, monkeypa
     show_scorer_cycle(models.root)
     out = capsys.readouterr().out
     assert "SYNTHETIC window" in out and 'modelkit_scoring_input_source{source="synthetic"} 1.0' in out
-    assert 'modelkit_anomaly_flag{model="anomaly-detector",version="v1"}' in out
+    # the default detector is per node: one flag per synthetic node
+    assert all(f'modelkit_anomaly_flag{{entity="worker-{n}",instance="worker-{n}",model="anomaly-detector",version="v1"}}' in out
+               for n in range(1, 7))
     assert 'modelkit_forecast{horizon_minutes="60",metric="node_cpu_utilisation",model="predictive-analytics",version="v1"}' in out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import requests
-import yaml
 
 from fixtures import entity_history
 from modelkit import artifacts
@@ -22,7 +21,7 @@ from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.settings import Settings
 
 from .entity_models import HORIZON_MINUTES, NODE_DETECTOR, NODE_FORECASTER, train_with_workflow, write_entity_registry
-from .helpers import samples, value
+from .helpers import incident_alert_drill, samples, value
 
 HOUR, MINUTE = 3600, 60
 NODES = ("worker-1", "worker-2", "worker-3")
@@ -114,56 +113,10 @@ def test_drill_the_incident_alert_fires_for_the_sick_node_on_the_scorers_own_ser
     chart's rendered rules: ModelkitAnomalyDetected (for 3m) fires for worker-2 alone, with its
     instance, and nothing fires before the incident."""
     monkeypatch.setenv("MODELKIT_REGISTRY", str(node_models[1]))
-    start = prometheus_server.entity_anchor + entity_history.INCIDENT[0] - 3 * MINUTE
-    now = [start]
-    scorer = node_scorer(node_models, prometheus_server, lambda: now[0])
-    cycles = []
-    for minute in range(10):
-        now[0] = start + minute * MINUTE
-        scorer.cycle()
-        cycles.append(samples(scorer.metrics.text()))
-    series = promtool_series(cycles, ("modelkit_anomaly_score", "modelkit_anomaly_flag"), job="modelkit-scorer")
-    assert len(series) == 2 * len(NODES)
-
-    labels = {"job": "modelkit-scorer", "model": NODE_DETECTOR, "version": "v1", "entity": "worker-2", "instance": "worker-2",
-              "severity": "warning", "type": "incident"}
-    spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
-        {"eval_time": "2m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": []},
-        {"eval_time": "9m", "alertname": "ModelkitAnomalyDetected", "exp_alerts": [
-            {"exp_labels": labels, "exp_annotations": {"summary": "Model node-detector (version v1) flags worker-2 as anomalous"}}]},
-    ]}]}
-    result = run_promtool_on_chart_rules(spec, tmp_path)
+    result = incident_alert_drill(lambda clock: node_scorer(node_models, prometheus_server, clock),
+                                  prometheus_server.entity_anchor + entity_history.INCIDENT[0], NODE_DETECTOR,
+                                  entity_history.SICK_NODE, len(NODES), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def promtool_series(cycles: list[dict], families: tuple[str, ...], job: str) -> list[dict]:
-    """promtool input series, one value a minute per cycle; '_' before a series appears, 'stale' once it has gone."""
-    keys = sorted({(name, tuple(sorted(labels.items()))) for found in cycles for name in families for labels, _ in found.get(name, [])})
-    out = []
-    for name, labels in keys:
-        values, seen = [], False
-        for found in cycles:
-            now = [v for l, v in found.get(name, []) if tuple(sorted(l.items())) == labels]
-            seen = seen or bool(now)
-            values.append(repr(now[0]) if now else ("stale" if seen else "_"))
-        selector = ",".join(f'{k}="{v}"' for k, v in (("job", job), *labels))
-        out.append({"series": f"{name}{{{selector}}}", "values": " ".join(values)})
-    return out
-
-
-def run_promtool_on_chart_rules(spec: dict, tmp_path):
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parents[1]
-    sys.path[:0] = [str(tests / "chart"), str(tests / "monitoring")]
-    from promtool_helpers import promtool, rendered_rule, write_rule_file
-
-    rules = write_rule_file(rendered_rule()["spec"]["groups"], tmp_path / "rules.yaml", keep=("summary",))
-    spec = dict(spec, rule_files=[str(rules)])
-    path = tmp_path / "drill.promtool.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return promtool("test", "rules", str(path))
 
 
 def test_the_synthetic_demo_window_scores_each_synthetic_node(node_models, monkeypatch):

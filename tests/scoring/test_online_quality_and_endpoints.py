@@ -59,7 +59,8 @@ def test_scores_from_the_model_servers_v1_predict_and_a_server_that_goes_away(mo
         live.remote = RemotePredictor(url + "/v1/models/{model}:predict", "ns")
         live.cycle()
         found = samples(live.metrics.text())
-        for name, labels in (("modelkit_anomaly_score", {"model": DETECTOR}), ("modelkit_anomaly_flag", {"model": DETECTOR}),
+        node = {"model": DETECTOR, "instance": history.NODES[-1]}  # the detector is per node
+        for name, labels in (("modelkit_anomaly_score", node), ("modelkit_anomaly_flag", node),
                              ("modelkit_forecast", {"model": FORECASTER, "metric": "node_memory_utilisation"})):
             assert value(found, name, version="v1", **labels) == pytest.approx(value(expected, name, version="v1", **labels), rel=1e-9)
     live.cycle()  # the server has stopped

@@ -27,6 +27,7 @@ from modelkit.scoring.scorer import Scorer, ScorerConfig
 from modelkit.scoring.window import fetch_window
 
 STEP = 5
+NODE = "worker-1"  # the one node of the stand-in exporter
 
 
 class StandInExporter:
@@ -53,15 +54,20 @@ class StandInExporter:
         self.port = self.server.server_address[1]
 
     def families(self) -> list[tuple[str, str, str, float]]:
-        """(family, type, labels, value) of each series, as the registry's PromQL reads them."""
-        v = self.levels
-        return [("instance:node_cpu:ratio", "gauge", "", v["node_cpu_utilisation"]),
-                ("instance:node_memory_utilisation:ratio", "gauge", "", v["node_memory_utilisation"]),
-                ("instance:node_load1_per_cpu:ratio", "gauge", "", v["node_load_per_cpu"]),
-                ("node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate", "gauge", "",
+        """(family, type, labels, value) of each series, as the registry's PromQL reads them: the default
+        detector is per node, so the node series carry the node's `instance` and the restarts reach it
+        through the pod's node (`node_namespace_pod:kube_pod_info:`). Every series names its job and
+        instance itself (scraped with honor_labels), so the backfilled and the scraped series are one."""
+        v, node, own = self.levels, f'job="stand-in",instance="{NODE}"', f'job="stand-in",instance="127.0.0.1:{self.port}"'
+        pod = 'namespace="app",pod="checkout"'
+        return [("instance:node_cpu:ratio", "gauge", f"{{{node}}}", v["node_cpu_utilisation"]),
+                ("instance:node_memory_utilisation:ratio", "gauge", f"{{{node}}}", v["node_memory_utilisation"]),
+                ("instance:node_load1_per_cpu:ratio", "gauge", f"{{{node}}}", v["node_load_per_cpu"]),
+                ("node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate", "gauge", f"{{{own}}}",
                  v["pod_cpu_to_request_ratio"]),
-                ("kube_pod_container_resource_requests", "gauge", '{resource="cpu"}', 1.0),
-                ("kube_pod_container_status_restarts", "counter", "", v["restarts"])]
+                ("kube_pod_container_resource_requests", "gauge", f'{{{own},resource="cpu"}}', 1.0),
+                ("kube_pod_container_status_restarts", "counter", f"{{{own},{pod}}}", v["restarts"]),
+                ("node_namespace_pod:kube_pod_info:", "gauge", f'{{{own},{pod},node="{NODE}"}}', 1.0)]
 
     def text(self) -> str:
         return "".join((f"# TYPE {name}_total counter\n{name}_total" if kind == "counter" else name) + f"{labels} {value}\n"
@@ -96,8 +102,10 @@ def drill_prometheus(tmp_path):
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 scrape_configs:
   - job_name: stand-in
+    honor_labels: true
     static_configs: [{{targets: ["127.0.0.1:{exporter.port}"]}}]
   - job_name: modelkit-scorer
+    honor_labels: true  # as the chart's ServiceMonitor (honorLabels): the scorer's `instance` is the node's
     static_configs: [{{targets: ["127.0.0.1:{scorer_port}"]}}]
 """)
     port = free_port()
@@ -141,6 +149,7 @@ def test_prometheus_scrapes_the_scorer_and_a_live_fault_raises_the_flag_within_f
 
         scraped = wait_for(lambda: instant(url, 'modelkit_anomaly_score{job="modelkit-scorer"}'))
         assert scraped[0]["metric"]["model"] == DETECTOR and scraped[0]["metric"]["version"] == "v1"
+        assert scraped[0]["metric"]["instance"] == NODE  # the scorer's series name the node (its ServiceMonitor honours labels)
         assert instant(url, 'modelkit_model_info{kind="anomaly-detector",version="v1"}')
 
         exporter.levels.update(node_cpu_utilisation=0.99, node_load_per_cpu=3.0, pod_cpu_to_request_ratio=2.5)
@@ -161,7 +170,7 @@ def test_prometheus_scrapes_the_scorer_and_a_live_fault_raises_the_flag_within_f
 def samples_flag(scorer) -> int | None:
     from .helpers import samples, value
 
-    flag = value(samples(scorer.metrics.text()), "modelkit_anomaly_flag", model=DETECTOR, version="v1")
+    flag = value(samples(scorer.metrics.text()), "modelkit_anomaly_flag", model=DETECTOR, version="v1", instance=NODE)
     return None if flag is None else int(flag)
 
 

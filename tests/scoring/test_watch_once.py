@@ -55,9 +55,12 @@ def test_once_scores_both_models_as_the_training_features_and_served_file_say(mo
     assert cpu == pytest.approx(at(end) + change[0], rel=1e-9)
     assert memory == pytest.approx(mem(end) + change[1], rel=1e-9)
 
-    score = value(found, "modelkit_anomaly_score", model=DETECTOR, version="v1")
-    flag = value(found, "modelkit_anomaly_flag", model=DETECTOR, version="v1")
-    assert score is not None and flag == float(score < 0)
+    # The detector is per node: one score and flag per node of the history, labelled with it.
+    assert sorted(labels["instance"] for labels, _ in found["modelkit_anomaly_score"]) == list(history.NODES)
+    for node in history.NODES:
+        score = value(found, "modelkit_anomaly_score", model=DETECTOR, version="v1", instance=node)
+        flag = value(found, "modelkit_anomaly_flag", model=DETECTOR, version="v1", instance=node)
+        assert score is not None and flag == float(score < 0)
 
     created = artifacts.read_metadata(artifacts.version_dir(models.root, DETECTOR, "v1"))["created_at"]
     created_seconds = pd.Timestamp(created).timestamp()
@@ -85,7 +88,7 @@ def test_prometheus_down_counts_the_cause_and_the_scores_go_stale_while_self_rep
     end = prometheus_server.history_end
     live = scorer(models, prometheus_server, end)
     live.cycle()
-    assert value(samples(live.metrics.text()), "modelkit_anomaly_score", model=DETECTOR, version="v1") is not None
+    assert value(samples(live.metrics.text()), "modelkit_anomaly_score", model=DETECTOR, version="v1", instance=history.NODES[0]) is not None
 
     down = scorer(models, prometheus_server, end)
     down.source = prometheus_source(Settings.from_env({"MODEL_NAME": "x", "PROMETHEUS_URL": "http://127.0.0.1:9"}))
@@ -138,7 +141,7 @@ def test_a_model_replaced_mid_cycle_is_counted_and_the_next_cycle_serves_the_new
     assert not [l for l, _ in found.get("modelkit_anomaly_score", [])]
     live.cycle()
     found = samples(live.metrics.text())
-    assert value(found, "modelkit_anomaly_score", model=DETECTOR, version="v2") is not None
+    assert value(found, "modelkit_anomaly_score", model=DETECTOR, version="v2", instance=history.NODES[0]) is not None
     assert value(found, "modelkit_anomaly_score", model=DETECTOR, version="v1") is None  # the old label set is gone
     assert value(found, "modelkit_model_info", model=DETECTOR, version="v2") == 1
     assert value(found, "modelkit_model_info", model=DETECTOR, version="v1") is None

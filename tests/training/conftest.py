@@ -15,7 +15,10 @@ from modelkit.registry import find_registry_file
 
 PROJECT = find_registry_file(Path(__file__).parent).parents[2]
 RUN_VARIABLES = ("MODEL_NAME", "NOTEBOOK_PATH", "DATA_SOURCE", "DATA_FILE", "TRAINING_HOURS", "RUN_ID", "MODELS_ROOT", "GIT_REF",
-                 "INFERENCE_SERVICE_NAME", "SEED", "ANOMALY_RATE", "FALLBACK_POLICY")
+                 "INFERENCE_SERVICE_NAME", "SEED", "ANOMALY_RATE", "FALLBACK_POLICY", "DATA_END")
+# Synthetic runs end at a fixed time: the synthetic window otherwise ends now, so its daily phase and
+# where the injected events fall (and so the model the tests read) changed with the time of day.
+PINNED_SYNTHETIC = {"DATA_SOURCE": "synthetic", "TRAINING_HOURS": "24", "DATA_END": "2026-03-01T00:00:00Z", "SEED": "42"}
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -57,13 +60,13 @@ def _succeeded(run: TrainingRun) -> TrainingRun:
 @pytest.fixture(scope="session")
 def anomaly_24h(tmp_path_factory) -> TrainingRun:
     root = tmp_path_factory.mktemp("models")
-    return _succeeded(train(root, "anomaly-detector", "synthetic-24h", DATA_SOURCE="synthetic", TRAINING_HOURS="24"))
+    return _succeeded(train(root, "anomaly-detector", "synthetic-24h", **PINNED_SYNTHETIC))
 
 
 @pytest.fixture(scope="session")
 def forecast_24h(tmp_path_factory) -> TrainingRun:
     root = tmp_path_factory.mktemp("models")
-    return _succeeded(train(root, "predictive-analytics", "synthetic-24h", DATA_SOURCE="synthetic", TRAINING_HOURS="24"))
+    return _succeeded(train(root, "predictive-analytics", "synthetic-24h", **PINNED_SYNTHETIC))
 
 
 @pytest.fixture(scope="session")

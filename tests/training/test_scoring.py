@@ -14,6 +14,7 @@ from modelkit.cli import main
 from modelkit.data import load_training_frame
 from modelkit.errors import DataError
 from modelkit.features import model_inputs
+from modelkit.entities import cluster_wide
 from modelkit.registry import get_model
 from modelkit.scoring import read_metrics_file, score_values, train_on_values
 from modelkit.settings import Settings
@@ -32,9 +33,10 @@ def registry(monkeypatch):
 
 
 def _synthetic(hours: int, seed: str = "3"):
-    """Clean synthetic values of the default detector's metrics and the injected copy with its labels."""
+    """Clean synthetic values of the default detector's metrics, one series each (a file of one node or of the
+    cluster; the default is per node), and the injected copy with its labels."""
     settings = Settings.from_env({"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours), "SEED": seed})
-    return load_training_frame(get_model(DETECTOR), settings, end=END)
+    return load_training_frame(cluster_wide(get_model(DETECTOR)), settings, end=END)
 
 
 def test_a_file_with_irregular_timestamps_is_put_on_the_grid(tmp_path):
@@ -81,6 +83,9 @@ def test_score_writes_the_served_models_flags_computed_with_the_training_feature
     assert np.array_equal(scores["flagged"].to_numpy(), result.model.predict(inputs.to_numpy()) == -1)
     assert np.allclose(score_values(version, later.frame.drop(columns=["is_anomaly", "anomaly_kind"]), 60)["score"], scores["score"])
     assert summary["version"] == "own-data" and summary["rows"] == len(scores)
+    # the file has no `instance` column: for the per-node default it is one node, named after the file
+    assert set(scores["instance"]) == {"later"} and summary["entities"] == 1 and list(summary["per_entity"]) == ["later"]
+    assert summary["one_entity"].startswith("no 'instance' column: the file's rows are one entity, instance=later")
     assert summary["alarms"] == len(runs(scores["flagged"].to_numpy())) and summary["events"] > 0
     assert 0 <= summary["event_recall"] <= 1
 

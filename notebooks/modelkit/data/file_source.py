@@ -3,9 +3,13 @@ for `modelkit score --data-file`.
 
 A file holds a `timestamp` column (ISO 8601 text, no zone meaning UTC, or Unix seconds), one
 column per registry metric, for an entity model one column per entity label, and optionally
-`is_anomaly` (true/false or 1/0). Rows may come in any order and at any spacing: each metric is
-put on the model's grid (mean per step; the grid's points are multiples of the step since the
-epoch, as a Prometheus range query's are). A step with no sample is a gap, NaN here: the caller
+`is_anomaly` (true/false or 1/0). A file without any of an entity model's label columns (a CSV
+exported from one node) is one entity, named after the file (`node-a.csv`: instance=node-a), and
+`one_entity` says so in the provenance; its timestamps must then not repeat (repeated times are
+several entities' rows without their labels: refused). A file with some of the labels only is
+refused. Rows may come in any order and at any spacing: each metric is put on the model's grid
+(mean per step; the grid's points are multiples of the step since the epoch, as a Prometheus
+range query's are). A step with no sample is a gap, NaN here: the caller
 fills it (training: the gap rule of real.py, counted in the provenance; scoring: linearly). A
 non-finite value (inf) is a gap too. An entity has grid rows from its first to its last sample.
 Every error names the file and, where there is one, the column and the row (1 = first data row).
@@ -41,6 +45,7 @@ class MetricsFile:
     entity: tuple[str, ...]  # entity label columns (empty: cluster-wide)
     values: pd.DataFrame  # index `timestamp` on the grid; entity columns (str) first, then the metrics (float, NaN = gap)
     labels: pd.Series | None  # per grid row: a sample of the step was labelled anomalous; None: no is_anomaly column
+    one_entity: str | None = None  # the file had no entity column: what its one entity is called, and why
 
     def gaps(self) -> dict[str, int]:
         """Grid steps without a sample, per metric."""
@@ -61,7 +66,7 @@ class MetricsFile:
         stamps = self.values.index
         return {"path": str(self.path), "sha256": self.sha256, "rows": self.rows, "grid_rows": len(self.values),
                 "start": stamps.min().isoformat(), "end": stamps.max().isoformat(), "gaps": self.gaps(),
-                "labelled": self.labels is not None}
+                "labelled": self.labels is not None, **({"one_entity": self.one_entity} if self.one_entity else {})}
 
 
 def read_metrics_table(path: Path | str, metric_names: tuple[str, ...], step_seconds: int,
@@ -77,20 +82,32 @@ def read_metrics_table(path: Path | str, metric_names: tuple[str, ...], step_sec
         raw = READERS[path.suffix](io.BytesIO(data))  # the bytes hashed are the bytes read
     except (ValueError, OSError, pd.errors.ParserError) as exc:  # a truncated Parquet, a CSV with a broken quote ...
         raise DataError(f"{path}: cannot be read as {path.suffix[1:]} ({exc})") from None
-    missing = [c for c in (timestamp_column, *entity, *metric_names) if c not in raw.columns]
+    one_entity = bool(entity) and not any(name in raw.columns for name in entity)
+    missing = [c for c in (timestamp_column, *(() if one_entity else entity), *metric_names) if c not in raw.columns]
     if missing:
-        raise DataError(f"{path}: no column {', '.join(map(repr, missing))} (has {', '.join(map(str, raw.columns))})")
+        hint = (" (an entity label of the model: a file of one series may leave out every entity column, not some)"
+                if set(missing) & set(entity) else "")
+        raise DataError(f"{path}: no column {', '.join(map(repr, missing))} (has {', '.join(map(str, raw.columns))}){hint}")
     if raw.empty:
         raise DataError(f"{path}: no data rows")
-    columns: dict[str, Any] = {name: _entity_values(raw, name, path) for name in entity}
+    times = _times(raw, timestamp_column, path)
+    if one_entity:
+        _refuse_repeated_times(times, timestamp_column, entity, path)
+        columns: dict[str, Any] = {name: np.full(len(raw), path.stem, dtype=object) for name in entity}
+    else:
+        columns = {name: _entity_values(raw, name, path) for name in entity}
     columns.update({name: _numbers(raw, name, path) for name in metric_names})
-    frame = pd.DataFrame(columns, index=pd.DatetimeIndex(_times(raw, timestamp_column, path), name="timestamp"))
+    frame = pd.DataFrame(columns, index=pd.DatetimeIndex(times, name="timestamp"))
     labels = _labels(raw, path) if LABEL_COLUMN in raw.columns else None
     if labels is not None:
         frame[LABEL_COLUMN] = labels.astype(float)  # max per step: any labelled sample labels the step
     gridded = _on_grid(frame, metric_names, entity, step_seconds)
     grid_labels = gridded.pop(LABEL_COLUMN).fillna(0).astype(bool) if labels is not None else None
-    return MetricsFile(path, hashlib.sha256(data).hexdigest(), len(raw), tuple(entity), gridded, grid_labels)
+    note = None
+    if one_entity:
+        named = ", ".join(f"{name}={path.stem}" for name in entity)
+        note = f"no {', '.join(map(repr, entity))} column: the file's rows are one entity, {named} (named after the file)"
+    return MetricsFile(path, hashlib.sha256(data).hexdigest(), len(raw), tuple(entity), gridded, grid_labels, note)
 
 
 def read_metrics_file(path: Path | str, metric_names: tuple[str, ...], step_seconds: int,
@@ -120,6 +137,18 @@ def _times(raw: pd.DataFrame, column: str, path: Path) -> pd.DatetimeIndex:
         row = _first_row(stamps.isna())
         raise DataError(f"{path}: row {row + 1}, column {column!r}: {text.iloc[row]!r} is not a time")
     return pd.DatetimeIndex(stamps)
+
+
+def _refuse_repeated_times(times: pd.DatetimeIndex, column: str, entity: tuple[str, ...], path: Path) -> None:
+    """A file read as one entity has one row per time: repeated times are several entities' rows
+    whose label column is missing, and averaging them would make one series of several nodes."""
+    repeated = times.duplicated()
+    if repeated.any():
+        row = _first_row(pd.Series(repeated))
+        first = int(np.flatnonzero(times == times[row])[0])
+        raise DataError(f"{path}: row {row + 1}, column {column!r}: {times[row].isoformat()} repeats the time of row {first + 1}; "
+                        f"without the model's entity column {', '.join(map(repr, entity))} the file is one series, one row per "
+                        "time (several entities' rows need their entity column)")
 
 
 def _numbers(raw: pd.DataFrame, name: str, path: Path) -> np.ndarray:

@@ -1,7 +1,9 @@
 """The user guide's names, for notebooks written from its "Adding Your Own Custom Model"
 template: `data = fetch_prometheus_data(hours=...)` / `generate_synthetic_data(hours=...)`,
 then `model.fit(data)`. They return the feature columns only (ready to fit); labels and
-provenance ride along in `data.attrs["is_anomaly"]` / `data.attrs["provenance"]`.
+provenance ride along in `data.attrs["is_anomaly"]` / `data.attrs["provenance"]`, and for a
+per-entity model (the default detector is per node) each row's entity labels in
+`data.attrs["entities"]`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from ..entities import entity_columns
 from ..errors import ConfigError
 from ..registry import ModelSpec, load_registry
 from ..settings import Settings, read
@@ -42,7 +45,10 @@ def _features(source: str, hours: int, model: str | None, seed: int | None, end:
                "TRAINING_HOURS": ("hours", hours), "SEED": ("seed", seed)}
     settings = Settings.from_env(options=options)
     loaded = load_training_frame(spec, settings, end=end)
-    data = loaded.features
+    labels = entity_columns(spec)  # a per-entity model's rows: one entity's metrics each, its labels in attrs
+    data = loaded.features.drop(columns=labels)
+    if labels:
+        data.attrs["entities"] = loaded.frame[labels].to_numpy()
     data.attrs["is_anomaly"] = loaded.frame["is_anomaly"].to_numpy()
     data.attrs["provenance"] = loaded.provenance
     return data

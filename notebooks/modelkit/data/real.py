@@ -7,7 +7,7 @@ Samples that are +Inf, -Inf or NaN (a query dividing by zero) are gaps, counted 
 `non_finite_samples`. Gaps are filled linearly in time, at the window's edges with the
 nearest value, and counted per metric in `gaps_filled`. A window that begins before
 Prometheus' oldest sample starts at that sample instead when a week or more is kept
-(`history_kept`, never filled).
+(`history_kept`, never filled); a leading span under an hour is a gap like the others.
 
 A per-entity model (`fetch_real_panel`) sends one query per metric that returns a series per
 entity and splits them by the entity labels. Each entity's rows run from its first to its last
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -42,6 +43,7 @@ log = logging.getLogger("modelkit.data")
 SYNTHETIC, PROMETHEUS, FILE = "synthetic", "prometheus", "file"
 MIN_COVERAGE = 0.5
 MIN_KEPT_HOURS = 168  # a week of history: the weekly pattern, the detector's default window
+MIN_UNKEPT = timedelta(hours=1)  # shorter leading spans without a sample are gaps, not retention
 Fetched = TypeVar("Fetched")
 
 
@@ -225,9 +227,11 @@ def _from_first_sample(frame: pd.DataFrame, grid: TimeGrid, provenance: dict[str
     has a few) answers nothing before that; filling those rows with the first value would invent
     days of flat, "real" data. Recorded in `history_kept` and warned about. Only when what is kept
     is at least a week (or MIN_COVERAGE of a shorter window): less is a metric recorded only lately
-    as much as a short retention, and the coverage rule refuses it naming the metric."""
+    as much as a short retention, and the coverage rule refuses it naming the metric. A leading
+    span shorter than MIN_UNKEPT is a gap like any other (a missed scrape, a sample that was
+    +Inf/NaN in every metric), filled as they are: Prometheus drops its history in blocks of hours."""
     sampled = frame.notna().any(axis=1).to_numpy()
-    if not sampled.any() or sampled[0]:
+    if not sampled.any() or sampled[0] or sampled.argmax() * grid.step_seconds < MIN_UNKEPT.total_seconds():
         return frame
     kept = frame.iloc[int(sampled.argmax()):]
     asked_hours, kept_hours = grid.points * grid.step_seconds / 3600, len(kept) * grid.step_seconds / 3600

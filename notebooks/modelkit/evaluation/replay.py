@@ -48,9 +48,11 @@ def _kept_entities(untouched: pd.DataFrame, entity_columns: list[str]) -> tuple[
 
 def record_window(untouched: pd.DataFrame, judged_from: pd.Timestamp, step_seconds: int, history_minutes: int,
                   injected: pd.DataFrame | None = None, labels: pd.Series | None = None,
-                  entity_columns: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+                  entity_columns: list[str] | tuple[str, ...] = (), labels_from_data: bool = False) -> dict[str, Any]:
     """The metadata block: metric values from `history_minutes` before `judged_from` to the end
-    (`injected` and `labels` in the row order of `untouched`)."""
+    (`injected` and `labels` in the row order of `untouched`). `labels_from_data`: the labels are
+    the data's own (a labelled file): the untouched values hold those incidents, so an alarm on
+    them is not false."""
     start = judged_from - pd.Timedelta(minutes=history_minutes)
     positions = np.flatnonzero(untouched.index >= start)
     metric_columns = [c for c in untouched.columns if c not in entity_columns]
@@ -65,6 +67,7 @@ def record_window(untouched: pd.DataFrame, judged_from: pd.Timestamp, step_secon
     if injected is not None and labels is not None:
         block["injected"] = _values(injected.iloc[positions][metric_columns])
         block["labels"] = labels.iloc[positions].astype(int).tolist()
+        block["labels_from_data"] = labels_from_data
     return block
 
 
@@ -129,6 +132,7 @@ def replay_metrics(kind: str, metadata: dict[str, Any], version_path: Path, bloc
     flags = predicted == -1
     judged_entities = None if entities is None else entities[usable]
     metrics = evaluate_flags(labels[usable], flags[rows:], step, judged_entities)
-    untouched_alarms = evaluate_flags(np.zeros(rows, dtype=bool), flags[:rows], step, judged_entities)
-    metrics["false_alarms"], metrics["false_alarms_per_day"] = untouched_alarms["alarms"], untouched_alarms["alarms_per_day"]
+    own_labels = labels[usable] if block.get("labels_from_data") else np.zeros(rows, dtype=bool)
+    untouched_alarms = evaluate_flags(own_labels, flags[:rows], step, judged_entities)
+    metrics["false_alarms"], metrics["false_alarms_per_day"] = untouched_alarms["false_alarms"], untouched_alarms["false_alarms_per_day"]
     return metrics

@@ -124,6 +124,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for name in names:
         spec = registry.get(name) or get_model(name)
         shown = [policy_for(spec).primary_metric] + [metric_for(k)[1] for k in spec.thresholds]
+        if spec.entity:  # rates above are per entity-day: say over how many entities, and what the fleet raises
+            shown += ["entities", "fleet_false_alarms_per_day"]
         print(format_rows(name, report[name], list(dict.fromkeys(m for m in shown if m))))
     return 0
 

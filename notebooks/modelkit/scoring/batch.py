@@ -23,7 +23,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .. import artifacts
-from ..data.file_source import read_metrics_file
+from ..data.file_source import read_metrics_file, read_metrics_table
 from ..errors import ConfigError, DataError
 from ..features import model_inputs
 from ..model_loading import load_model
@@ -39,12 +39,14 @@ WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda fr
 def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: int, *, models_root: Path | str,
                     run_id: str | None = None, seed: int = 42, hours: int | None = None):
     """Train a registry model on real values in hand (DATA_SOURCE=prometheus semantics, the values
-    standing in for Prometheus): the window is the last `hours` (default: all) of `values`."""
+    standing in for Prometheus): the window is the last `hours` (default: all) of `values`. The values are
+    one series per metric, so a per-entity entry (the default detector) is trained as one series."""
+    from ..entities import cluster_wide
     from ..recorded_source import RecordedSeries
     from ..training import anomaly_workflow, forecast_workflow
     from ..training.run_context import TrainingRun
 
-    spec = get_model(model) if isinstance(model, str) else model
+    spec = cluster_wide(get_model(model) if isinstance(model, str) else model)
     workflow = forecast_workflow if spec.kind == "forecaster" else anomaly_workflow
     span_hours = int((values.index[-1] - values.index[0]).total_seconds() // 3600)
     settings = Settings.from_env({"MODEL_NAME": spec.name, "MODELS_ROOT": str(models_root), "DATA_SOURCE": "prometheus",
@@ -159,9 +161,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(options={"MODEL_NAME": ("--model", spec.name)})
     path = _version_path(settings.models_root, spec, args.run_id)
     step = args.step or settings.prometheus_step_seconds
-    entity = tuple(spec.entity)
+    entity, one_entity = tuple(spec.entity), None
     if args.data_file:
-        values, labels = read_metrics_file(args.data_file, spec.metric_names, step, entity=entity)
+        table = read_metrics_table(args.data_file, spec.metric_names, step, entity)
+        values, labels, one_entity = table.filled(), table.labels, table.one_entity
     else:
         from ..data import load_training_frame
 
@@ -173,6 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     WRITERS[args.output.suffix](scored, args.output)
     summary = {"model": spec.name, "version": path.name, "output": str(args.output),
+               **({"one_entity": one_entity} if one_entity else {}),
                **summarise(scored, panel_labels(values, labels, entity), step, entity), **per_entity_summary(scored, entity, step)}
     print(json.dumps(summary, indent=2))
     return 0
@@ -183,7 +187,9 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="model name from the registry")
     parser.add_argument("--run-id", help="version to use (default: the served one)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-file", type=Path, help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly")
+    source.add_argument("--data-file", type=Path,
+                        help="CSV or Parquet: a timestamp column, one column per registry metric, optional is_anomaly; "
+                             "for a per-entity model its label columns (none: the file is one entity)")
     source.add_argument("--hours", type=int, help="the last H hours from Prometheus (PROMETHEUS_URL)")
     parser.add_argument("--step", type=int, help="grid step in seconds (default: $PROMETHEUS_STEP_SECONDS or 60)")
     parser.add_argument("--output", type=Path, required=True, help="per-row scores and flags, or forecasts: .csv or .parquet")

@@ -60,6 +60,7 @@ class AnomalyResult:
     metrics: dict[str, Any]
     replay: dict[str, Any]  # the test slice for the gate's replay
     per_entity: dict[str, dict] | None = None  # an entity model's held-out figures per entity
+    untouched: pd.DataFrame | None = None  # the loaded values without injected events, row for row with `frame`
 
     @property
     def feature_names(self) -> list[str]:
@@ -161,9 +162,10 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
         by_entity = per_entity(test_entities, test_labels, test_flags, untouched_flags, step, own_labels=real_labels)
         metrics.update(entity_summary(by_entity, metrics, test.index.unique().size * step / SECONDS_PER_DAY))
     replay = record_window(loaded.untouched, test.index.min(), step, feature_module.lookback_minutes(features),
-                           injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in)
+                           injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in,
+                           labels_from_data=real_labels)
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,
-                         untouched_flags, metrics, replay, by_entity)
+                         untouched_flags, metrics, replay, by_entity, untouched=loaded.untouched)
 
 
 def entity_summary(by_entity: dict[str, dict], metrics: dict[str, Any], span_days: float) -> dict[str, Any]:

@@ -7,10 +7,12 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from ..entities import entity_columns
-from ..features import row_entities
+from ..features import entity_rows, row_entities
 from .anomaly_workflow import AnomalyResult
 from ..evaluation.events import runs
 from .forecast_workflow import ForecastResult
+
+MAX_DRAWN_ENTITIES = 5
 
 
 def _shade(ax, index, flags, color, label):
@@ -19,14 +21,38 @@ def _shade(ax, index, flags, color, label):
         ax.axvspan(index[start], index[min(end, len(index) - 1)], color=color, alpha=0.25, label=label if n == 0 else None)
 
 
-def training_data(frame, columns, title: str):
-    """Every metric over the whole window, labelled anomalies shaded."""
+def _drawn_entities(frame, entity_labels) -> tuple[list[tuple[str, np.ndarray]], int]:
+    """(key, row positions) of the entities to draw, those with the most labelled rows first, and how many there are."""
+    if not entity_labels:
+        return [("", np.arange(len(frame)))], 1
+    groups = entity_rows(frame, entity_labels)
+    labelled = frame["is_anomaly"].to_numpy(bool)
+    ranked = sorted(groups.items(), key=lambda item: -np.count_nonzero(labelled[item[1]]))
+    return ranked[:MAX_DRAWN_ENTITIES], len(groups)
+
+
+def training_data(frame, columns, title: str, entity_labels: list[str] | tuple[str, ...] = ()):
+    """Every metric over the whole window, labelled anomalies shaded.
+
+    An entity model's panel (`entity_labels`: its label columns) is drawn one line per entity, at
+    most MAX_DRAWN_ENTITIES of them (those hit by the most labelled anomalies), with each entity's
+    labelled points in red: one line through every node's rows would zigzag between them."""
+    drawn, total = _drawn_entities(frame, entity_labels)
     fig, axes = plt.subplots(len(columns), 1, figsize=(12, 1.8 * len(columns)), sharex=True)
     for ax, column in zip(np.atleast_1d(axes), columns):
-        ax.plot(frame.index, frame[column], linewidth=0.6)
-        _shade(ax, frame.index, frame["is_anomaly"].to_numpy(bool), "red", "labelled anomaly")
+        for key, rows in drawn:
+            part = frame.iloc[rows]
+            ax.plot(part.index, part[column], linewidth=0.6, label=key or None)
+            labelled = part["is_anomaly"].to_numpy(bool)
+            if entity_labels:
+                ax.scatter(part.index[labelled], part[column][labelled], s=3, color="red")
+            else:
+                _shade(ax, part.index, labelled, "red", "labelled anomaly")
         ax.set_ylabel(column, rotation=0, ha="right", fontsize=8)
-    np.atleast_1d(axes)[0].set_title(title)
+    first = np.atleast_1d(axes)[0]
+    if entity_labels:
+        first.legend(loc="upper right", fontsize=7, title=f"{len(drawn)} of {total} entities; red: labelled", title_fontsize=7)
+    first.set_title(title)
     fig.tight_layout()
     return fig
 

@@ -43,9 +43,8 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
     else:
         judged = ["On the untouched values of the slice (no injected event; every alarm there is false):", false_alarms]
         events_title, touching = "On the same slice with the injected, labelled anomaly events:", "touching no injected event"
-    baseline = static_threshold_baseline(result)  # None for an entity model
-    if baseline:  # the naive rule on the same rows, under each of the model's figures
-        judged.append(f"  baseline, {baseline['name']}: {baseline['false_alarms']} = {baseline['false_alarms_per_day']:.2f}/day")
+    baseline = static_threshold_baseline(result)  # the naive rule on the same rows, under each of the model's figures
+    judged.append(f"  baseline, {baseline['name']}: {baseline['false_alarms']} = {baseline['false_alarms_per_day']:.2f}/{day}")
     return [
         f"{HEADING}: {result.run.spec.name} (run {result.run.run_id})",
         f"Held-out test slice {test.index.min()} .. {test.index.max()}: {len(test)} rows, {m['evaluated_days']:.2f} {day}s, "
@@ -54,8 +53,8 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         events_title,
         f"  events:     {m['events_detected']} of {m['events']} detected (event recall {_number(m['event_recall'])})"
         + "".join(f", {key.removeprefix('event_recall_')} {value:.2f}" for key, value in m.items() if key.startswith("event_recall_")),
-        *([f"  baseline:   {baseline['events_detected']} of {baseline['events']} detected (event recall "
-           f"{_number(baseline['event_recall'])}), {baseline['alarms_per_day']:.2f} alarms/day"] if baseline else []),
+        f"  baseline:   {baseline['events_detected']} of {baseline['events']} detected (event recall "
+        f"{_number(baseline['event_recall'])}), {baseline['alarms_per_day']:.2f} alarms/{day}",
         f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day {touching}",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
