@@ -103,3 +103,20 @@ def test_recall_is_also_reported_per_anomaly_kind():
     kinds = np.array(["", "spike", "spike", "", "slow_leak", "slow_leak", "drop", "", "spike", ""], dtype=object)
     flags = np.array([0, 0, 1, 0, 0, 0, 1, 0, 0, 1], dtype=bool)
     assert recall_by_kind(kinds, flags) == {"event_recall_drop": 1.0, "event_recall_slow_leak": 0.0, "event_recall_spike": 0.5}
+
+
+def test_a_test_slice_takes_the_rows_its_false_alarm_limit_needs_when_the_others_keep_theirs():
+    """1 false alarm a day cannot be checked on the 0.4-day test slice of a 2-day window (issue 11: a
+    budget allowing less than one false alarm on the slice cannot be checked); the test slice takes a
+    day when train and validation keep 30 rows each, else the fractions decide (the gate then says so)."""
+    day = 1440
+    split = split_by_time(_frame(2 * day), min_test_rows=day)
+    assert len(split.test) == day and len(split.train) + len(split.validation) == day
+    assert len(split.train) == 3 * len(split.validation)  # the 0.6 : 0.2 ratio of the fractions
+    assert split.train.index.max() < split.validation.index.min() < split.test.index.min()
+    events = np.zeros(2 * day, dtype=bool)
+    for start in (200, 600, 900, 1300, 2000, 2500):
+        events[start:start + 10] = True
+    aligned = split_by_time(_frame(2 * day), events=events, min_test_rows=day)
+    assert len(aligned.test) >= day and len(aligned.validation) >= 30 and len(aligned.train) >= 30
+    assert len(split_by_time(_frame(1000), min_test_rows=day).test) == len(split_by_time(_frame(1000)).test)

@@ -5,8 +5,9 @@ on the untouched values of its held-out slice.
 
 The data window is pinned (the synthetic series depend on the time of day). The
 forecaster is tried with three seeds at 720 h and must pass with each; the detector with
-five seeds at 168 h (its registry window) and at 24 h (the demo's), and must pass with
-each but at most one per window.
+five seeds at 168 h (its registry window) and at 48 h (the shortest window whose held-out
+day can check its limit of 1 false alarm a day; at the demo's 24 h the gate refuses it as
+uncheckable), and must pass with each but at most one per window.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def test_forecaster_beats_both_baselines_at_720_hours(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hours", ["168", "24"])
+@pytest.mark.parametrize("hours", ["168", "48"])
 def test_detector_meets_its_thresholds_for_almost_every_seed(tmp_path, hours):
     results = _results(anomaly_workflow, "anomaly-detector", tmp_path, seeds=DETECTOR_SEEDS, TRAINING_HOURS=hours)
     verdicts = [r.metadata()["thresholds_met"] and not check_held_out_quality(r.run.spec, r.metadata()) for r in results]

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.signal import lfilter
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
@@ -10,6 +11,7 @@ from modelkit import features
 from modelkit.errors import ConfigError
 from modelkit.evaluation import forecast_targets as ff
 from modelkit.evaluation.anomaly import DEFAULT_FALSE_ALARMS_PER_DAY
+from modelkit.evaluation.events import runs
 from modelkit.evaluation.forecast import evaluate
 from modelkit.training import anomaly_detector
 
@@ -50,12 +52,43 @@ def test_false_alarms_hidden_under_an_injected_event_still_count_against_the_bud
     assert honest.validation["event_recall"] == 0.0 and honest.validation["false_alarms"] == 0
 
 
-def test_a_budget_below_one_false_alarm_on_the_slice_means_none_at_all():
-    rng = np.random.default_rng(6)
-    scores = rng.normal(0.0, 0.02, 240)  # 4 h: a budget of 3/day allows 0.5 false alarm there
-    scores[100] = -0.5
-    chosen = anomaly_detector.calibrate(scores, np.zeros(240, dtype=bool), MINUTE, budget_per_day=3.0)
-    assert chosen.effective_budget_per_day == 0 and chosen.validation["false_alarms"] == 0
+def _autocorrelated_scores(rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Scores like a forest's on normal rows: around -0.45, consecutive rows alike (AR(1), 0.8)."""
+    noise = rng.standard_normal(rows) * np.sqrt(1 - 0.8**2)
+    return -0.45 - 0.03 * lfilter([1.0], [1.0, -0.8], noise)
+
+
+def test_a_budget_rarer_than_the_slice_can_count_is_met_on_the_days_after():
+    """At 0.3 false alarms a day a 2-day slice cannot count the budget (0.6 alarms): calibration
+    used to flag nothing on it, the same threshold for every such budget, whatever it meant on
+    the next days. The threshold now comes from the fitted tail of the slice's scores, and the
+    rate of alarm runs on 100 fresh days follows the budget (median within a factor 2 above, 4 below it)."""
+    five_minutes, day = 300, 288
+    realised = {}
+    for budget in (0.05, 0.3):
+        rates = []
+        for seed in range(20):
+            rng = np.random.default_rng(seed)
+            calibrated = anomaly_detector.calibrate(_autocorrelated_scores(2 * day, rng), np.zeros(2 * day, dtype=bool),
+                                                    five_minutes, budget_per_day=budget)
+            assert calibrated.effective_budget_per_day == 0  # not countable on the slice: the tail decides
+            rates.append(len(runs(_autocorrelated_scores(100 * day, rng) < calibrated.threshold)) / 100)
+        realised[budget] = rates
+        assert budget / 4 <= np.median(rates) <= budget * 2, (budget, np.median(rates))  # the exponential tail errs quiet
+    assert np.median(realised[0.05]) < np.median(realised[0.3]) / 3
+    assert np.mean(np.array(realised[0.3]) > 1.0) <= 0.15  # over the gate's limit of 1/day on few seeds
+
+
+def test_tail_threshold_counts_a_run_of_exceeding_rows_as_one_alarm():
+    """Rows that exceed together raise one alarm: the same rate allows more exceeding rows when
+    they come in runs (each score repeated 4 times) than when they are isolated."""
+    rng = np.random.default_rng(7)
+    isolated = rng.normal(-0.45, 0.03, 2000)
+    in_runs = np.repeat(isolated[:500], 4)
+    t_isolated = anomaly_detector.tail_threshold(isolated, 300, 0.5)
+    t_runs = anomaly_detector.tail_threshold(in_runs, 300, 0.5)
+    assert t_runs > t_isolated  # a less strict threshold: alarms per run, not per row
+    assert len(runs(in_runs < t_runs)) <= 0.5 * 2000 * 300 / 86400 * 3
 
 
 def test_threshold_is_baked_into_the_fitted_forest():

@@ -7,6 +7,7 @@ times for every entity; its held-out figures are per entity-day overall, and per
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -117,7 +118,10 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     rows = pd.concat([injected.reset_index(drop=True), untouched.reset_index(drop=True),
                       loaded.frame[["is_anomaly", "anomaly_kind"]].reset_index(drop=True)], axis=1).set_axis(loaded.frame.index)
     rows = rows[rows[names + list(untouched.columns)].notna().all(axis=1).to_numpy()]
-    split = split_by_time(rows, events=rows["is_anomaly"].to_numpy(), panel=bool(labels_in))
+    limit = false_alarm_limit(run.spec.thresholds)
+    entity_count = len(feature_module.entity_rows(rows, labels_in)) if labels_in else 1
+    split = split_by_time(rows, events=rows["is_anomaly"].to_numpy(), panel=bool(labels_in),
+                          min_test_rows=math.ceil(SECONDS_PER_DAY / (limit * step * entity_count)))
     untouched_names = list(untouched.columns)
 
     def entities(part: pd.DataFrame) -> np.ndarray | None:
@@ -132,8 +136,11 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     validation_scores = model.score_samples(split.validation[names].to_numpy(dtype=float))
     budget = anomaly_detector.false_alarm_budget(run.spec.thresholds)
     untouched_scores = None if real_labels else model.score_samples(split.validation[untouched_names].to_numpy(dtype=float))
+    fold_scores, folds = anomaly_detector.out_of_fold_scores(train_rows, train_labels, pipeline, run.settings.seed)
+    fold_keys = folds if not labels_in else entities(split.train) + "#" + folds.astype(str)
     calibration = anomaly_detector.calibrate(validation_scores, split.validation["is_anomaly"].to_numpy(dtype=bool), step, budget,
-                                             untouched_scores=untouched_scores, entities=entities(split.validation))
+                                             untouched_scores=untouched_scores, entities=entities(split.validation),
+                                             extra_normal=(fold_scores, fold_keys))
     anomaly_detector.set_threshold(model, calibration.threshold)
 
     test, test_entities = split.test, entities(split.test)
@@ -146,7 +153,6 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     metrics.update(recall_by_kind(test["anomaly_kind"].to_numpy(), test_flags, test_entities))
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(test[untouched_names].to_numpy(dtype=float)) == -1
-    limit = false_alarm_limit(run.spec.thresholds)
     own_labels = test_labels if real_labels else None
     metrics.update(untouched_false_alarms(untouched_flags, step, limit, test_entities, labels=own_labels))
     metrics["judged_on"] = ("the data's own is_anomaly labels (nothing injected)" if real_labels else

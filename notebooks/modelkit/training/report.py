@@ -58,9 +58,11 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         f"  alarms:     {m['alarms']} = {m['alarms_per_day']:.2f}/day, {m['injected_slice_false_alarms_per_day']:.2f}/day {touching}",
         f"  point-wise: precision {_number(m['point_precision'])}  recall {_number(m['point_recall'])}  "
         f"F1 {_number(m['point_f1'])}  PR-AUC {_number(m['pr_auc'])}",
-        f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated on the validation slice for at most "
-        f"{result.calibration.effective_budget_per_day:g} false alarms/day "
-        + ("touching no labelled incident" if real_labels else "on its untouched values")
+        f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated for at most "
+        f"{result.calibration.false_alarm_budget_per_day:g} false alarms/day: read from the fitted tail of the scores of normal rows "
+        "the model did not see (validation slice, out-of-fold training rows), "
+        + (("and counted on the validation slice " + ("touching no labelled incident" if real_labels else "on its untouched values"))
+           if result.calibration.effective_budget_per_day else "the validation slice being too short to count that budget")
         + ("" if result.calibration.within_budget else " (no threshold met that budget; the fewest false alarms was taken)"),
     ]
 
