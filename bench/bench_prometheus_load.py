@@ -1,4 +1,4 @@
-"""Load 720 h of the anomaly detector's default features at a 60 s step from the test
+"""Load 720 h of the anomaly detector's default features (cluster-wide) at a 60 s step from the test
 Prometheus (tests/fixtures: real Prometheus, 31 days of backfilled history), two ways:
 
   modelkit     `load_training_frame` with DATA_SOURCE=prometheus: chunked query_range of
@@ -46,11 +46,13 @@ def peak_rss_mb() -> float:
 
 def load_modelkit(url: str, ca: str, end: int, hours: int):
     from modelkit.data import load_training_frame
+    from modelkit.entities import cluster_wide
     from modelkit.registry import get_model
     from modelkit.settings import Settings
 
     env = {"MODEL_NAME": MODEL, "DATA_SOURCE": "prometheus", "TRAINING_HOURS": str(hours), "PROMETHEUS_URL": url, "PROMETHEUS_CA_BUNDLE": ca}
-    return load_training_frame(get_model(MODEL), Settings.from_env(env), end=end).features
+    # the reference pulls cluster-wide aggregates: so does this side (the per-node load is bench_entity_load's)
+    return load_training_frame(cluster_wide(get_model(MODEL)), Settings.from_env(env), end=end).features
 
 
 def load_reference(url: str, ca: str, end: int, hours: int):
