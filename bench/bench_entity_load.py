@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,19 +36,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from memory import peak_rss_mb, rss_mb  # bench/memory.py: the script's folder is on sys.path
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEP = 60
 METRICS = 5
 MODEL = "bench-entities"
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def registry(folder: Path) -> Path:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,18 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import peak_rss_mb, rss_mb  # bench/memory.py: the script's folder is on sys.path
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEP = 60
 MODEL = "anomaly-detector"
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_modelkit(url: str, ca: str, end: int, hours: int):

@@ -39,7 +39,7 @@ CANDIDATE_QUANTILES = np.concatenate((np.linspace(0.0005, 0.02, 40), np.linspace
 FOLDS = 3  # time spans of the training rows for out-of-fold scores
 TAIL_SHARES = (0.1, 0.2, 0.3, 0.5)  # top shares of the normal scores tried as the tail's start, in order
 MIN_CLUSTERS = 10  # runs of exceeding rows (alarms) the tail is fitted on, at least
-EMPIRICAL_STRIDE = 5
+EMPIRICAL_STRIDE = 5  # a budget within the scores' own range: every 5th score tried as the threshold (runs are counted at each)
 
 
 def build_pipeline(seed: int, training_rows: int, n_estimators: int = 100) -> Pipeline:

@@ -59,8 +59,8 @@ class AnomalyResult:
     untouched_test_flags: np.ndarray  # predict == -1 on the test slice's untouched values (all false alarms)
     metrics: dict[str, Any]
     replay: dict[str, Any]  # the test slice for the gate's replay
+    untouched: pd.DataFrame  # the loaded values without injected events, row for row with `frame`
     per_entity: dict[str, dict] | None = None  # an entity model's held-out figures per entity
-    untouched: pd.DataFrame | None = None  # the loaded values without injected events, row for row with `frame`
 
     @property
     def feature_names(self) -> list[str]:
@@ -165,7 +165,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
                            injected=loaded.frame, labels=loaded.frame["is_anomaly"], entity_columns=labels_in,
                            labels_from_data=real_labels)
     return AnomalyResult(run, loaded.frame, loaded.provenance, step, split, model, calibration, test_scores, test_flags,
-                         untouched_flags, metrics, replay, by_entity, untouched=loaded.untouched)
+                         untouched_flags, metrics, replay, loaded.untouched, by_entity)
 
 
 def entity_summary(by_entity: dict[str, dict], metrics: dict[str, Any], span_days: float) -> dict[str, Any]:
