@@ -1,6 +1,7 @@
 """Users' own data: a metrics file read onto the model's grid, a model trained on values in hand,
 and `modelkit score` writing per-row scores with exactly the training feature code."""
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -12,10 +13,10 @@ from modelkit.served_state import file_sha256
 from modelkit import artifacts
 from modelkit.cli import main
 from modelkit.data import load_training_frame
-from modelkit.errors import DataError
+from modelkit.errors import ConfigError, DataError
 from modelkit.features import model_inputs
 from modelkit.entities import cluster_wide
-from modelkit.registry import get_model
+from modelkit.registry import BROADCAST, get_model
 from modelkit.scoring import read_metrics_file, score_values, train_on_values
 from modelkit.settings import Settings
 from modelkit.evaluation.events import runs
@@ -88,6 +89,44 @@ def test_score_writes_the_served_models_flags_computed_with_the_training_feature
     assert summary["one_entity"].startswith("no 'instance' column: the file's rows are one entity, instance=later")
     assert summary["alarms"] == len(runs(scores["flagged"].to_numpy())) and summary["events"] > 0
     assert 0 <= summary["event_recall"] <= 1
+
+
+def _panel(hours: int = 48):
+    """The per-node default's clean synthetic panel: one timeline per node, told apart by `instance`."""
+    settings = Settings.from_env({"MODEL_NAME": DETECTOR, "DATA_SOURCE": "synthetic", "TRAINING_HOURS": str(hours), "SEED": "3"})
+    return load_training_frame(get_model(DETECTOR), settings, end=END).untouched
+
+
+def test_a_panel_in_hand_trains_the_per_node_model_and_scores_each_node(tmp_path, registry):
+    panel = _panel()
+    nodes = sorted(panel["instance"].unique())
+    assert len(nodes) > 1
+    result = train_on_values(DETECTOR, panel, 60, models_root=tmp_path, run_id="panel")
+    assert result.run.spec.entity == ("instance",) and result.metrics["entities"] == len(nodes)  # judged per node-day
+    assert sorted(result.per_entity) == nodes
+    version = publish_version(result.run, result.model, result.metadata())
+    scored = score_values(version, panel, 60, entity=("instance",))
+    assert sorted(scored["instance"].unique()) == nodes
+    one_node = panel[panel["instance"] == nodes[0]].drop(columns="instance")  # one series: trained as one, as before
+    assert train_on_values(DETECTOR, one_node, 60, models_root=tmp_path, run_id="one").run.spec.entity == ()
+
+
+def test_values_in_hand_that_mix_entities_without_their_labels_are_refused(tmp_path, registry):
+    panel = _panel(24)
+    with pytest.raises(DataError, match=r"time 2026-02-28T00:01:00\+00:00 is repeated in the rows without entity label columns"):
+        train_on_values(DETECTOR, panel.drop(columns="instance"), 60, models_root=tmp_path)
+    two_labels = dataclasses.replace(get_model(DETECTOR), entity=("instance", "namespace"))
+    with pytest.raises(ConfigError, match="have its entity column.s. instance but not namespace"):
+        train_on_values(two_labels, panel, 60, models_root=tmp_path)
+
+
+def test_a_broadcast_metric_that_differs_between_the_entities_rows_is_refused(tmp_path, registry):
+    spec = get_model(DETECTOR)
+    cluster_metric = spec.metrics[-1].name
+    spec = dataclasses.replace(spec, metrics=(*spec.metrics[:-1], dataclasses.replace(spec.metrics[-1], entity_join=BROADCAST)))
+    with pytest.raises(DataError, match=f"metric '{cluster_metric}' is one series for every entity .entityJoin: broadcast., "
+                                        "but its values differ between the entities' rows at 2026-02-28T00:01:00"):
+        train_on_values(spec, _panel(24), 60, models_root=tmp_path)
 
 
 def test_a_forecaster_scores_changes_and_levels_from_its_own_contract(tmp_path, registry):

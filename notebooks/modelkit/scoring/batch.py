@@ -39,21 +39,29 @@ WRITERS = {".csv": lambda frame, path: frame.to_csv(path), ".parquet": lambda fr
 def train_on_values(model: str | ModelSpec, values: pd.DataFrame, step_seconds: int, *, models_root: Path | str,
                     run_id: str | None = None, seed: int = 42, hours: int | None = None):
     """Train a registry model on real values in hand (DATA_SOURCE=prometheus semantics, the values
-    standing in for Prometheus): the window is the last `hours` (default: all) of `values`. The values are
-    one series per metric, so a per-entity entry (the default detector) is trained as one series."""
+    standing in for Prometheus): the window is the last `hours` (default: all) of `values`. For a
+    per-entity entry (the default detector), `values` with the entry's entity label columns are a
+    panel (one timeline per node or namespace, as `read_metrics_file(..., entity=...)` returns) and
+    train the per-entity model; values without them are one series and train it as one series."""
     from ..entities import cluster_wide
     from ..recorded_source import RecordedSeries
     from ..training import anomaly_workflow, forecast_workflow
     from ..training.run_context import TrainingRun
 
-    spec = cluster_wide(get_model(model) if isinstance(model, str) else model)
+    spec = get_model(model) if isinstance(model, str) else model
+    entity = tuple(label for label in spec.entity if label in values.columns)
+    if entity != tuple(spec.entity) and entity:
+        missing = [label for label in spec.entity if label not in entity]
+        raise ConfigError(f"values for {spec.name!r} have its entity column(s) {', '.join(entity)} but not {', '.join(missing)}: "
+                          "a panel needs every entity label, values of one series none")
+    spec = spec if entity else cluster_wide(spec)
     workflow = forecast_workflow if spec.kind == "forecaster" else anomaly_workflow
-    span_hours = int((values.index[-1] - values.index[0]).total_seconds() // 3600)
+    span_hours = int((values.index.max() - values.index.min()).total_seconds() // 3600)
     settings = Settings.from_env({"MODEL_NAME": spec.name, "MODELS_ROOT": str(models_root), "DATA_SOURCE": "prometheus",
                                   "TRAINING_HOURS": str(hours or span_hours), "PROMETHEUS_STEP_SECONDS": str(step_seconds),
                                   "SEED": str(seed)})
     run = TrainingRun(settings, spec, artifacts.run_id_or_new(run_id), *source_and_hours(settings, spec))
-    return workflow.train(run, end=values.index[-1].to_pydatetime(), client=RecordedSeries(values, "values in hand"))
+    return workflow.train(run, end=values.index.max().to_pydatetime(), client=RecordedSeries(values, "values in hand", entity))
 
 
 def score_values(version_path: Path | str, values: pd.DataFrame, step_seconds: int, entity: tuple[str, ...] = ()) -> pd.DataFrame:
