@@ -28,9 +28,9 @@ class RecordedSeries:
             where = values.iloc[int(np.argmax(repeated))]
             rows = f"rows of {', '.join(f'{c}={where[c]}' for c in entity)}" if entity else "rows without entity label columns"
             raise DataError(f"{origin}: time {where.name.isoformat()} is repeated in the {rows}; each series needs one value per "
-                            "time (a panel of several nodes or namespaces needs its entity label columns)")
+                            "time (a panel of several nodes or namespaces trains a model with `entity:` in the registry, "
+                            "and needs those label columns)")
         self.values = values
-        self.entity = tuple(entity)
         self.url = origin
         self.stats = RequestStats()
 
