@@ -82,6 +82,8 @@ def test_check_params_accepts_a_good_file_and_says_which(tmp_path):
     ok = modelkit("check-params", **GOOD, DATA_FILE=path)
     assert ok.returncode == 0, ok.stderr
     assert f"data_source=file training_hours=24 data_file={path}" in ok.stdout
+    # the per-node default, and the file has no `instance` column: said before training, not after
+    assert "no 'instance' column: the file's rows are one entity, instance=good (named after the file)" in ok.stderr
 
 
 def test_a_labelled_files_incidents_are_found_and_not_counted_as_false_alarms(tmp_path):

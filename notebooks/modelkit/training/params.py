@@ -115,6 +115,8 @@ def check_data_file(settings: Settings, spec: ModelSpec) -> None:
         raise param_error("DATA_FILE", f"{str(path)!r} must be a path inside the repository, relative to its root (no '..', "
                                        "not absolute): the train step sees only the fetched (or baked) source")
     try:
-        read_metrics_table(path, spec.metric_names, settings.prometheus_step_seconds, tuple(spec.entity))
+        table = read_metrics_table(path, spec.metric_names, settings.prometheus_step_seconds, tuple(spec.entity))
     except (ConfigError, DataError) as exc:
         raise param_error("DATA_FILE", str(exc)) from None
+    if table.one_entity:  # said now, in case the entity column was forgotten, not an hour into training
+        log.warning("DATA_FILE %s: %s", path, table.one_entity)
