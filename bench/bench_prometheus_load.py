@@ -118,7 +118,8 @@ def run_child(approach: str, server, hours: int, save: str | None = None) -> dic
 def compare_frames(folder: Path) -> str:
     import pandas as pd
 
-    ours, reference = pd.read_parquet(folder / "modelkit.parquet"), pd.read_parquet(folder / "reference.parquet")
+    # without Arrow's thread pool, as modelkit's reader (data/file_source.py): with it a short process may abort at exit
+    ours, reference = (pd.read_parquet(folder / name, use_threads=False) for name in ("modelkit.parquet", "reference.parquet"))
     gauges = ["node_cpu_utilisation", "node_memory_utilisation", "node_load_per_cpu", "pod_cpu_to_request_ratio"]
     differences = (ours[gauges] - reference[gauges].to_numpy()).abs()
     untouched = (differences.max(axis=1) < 1e-9).to_numpy()

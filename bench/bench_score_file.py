@@ -40,7 +40,9 @@ from modelkit.training.run_context import start_run  # noqa: E402
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 TARGET_SECONDS = 5.0
 WORKFLOWS = {"anomaly-detector": anomaly_workflow, "predictive-analytics": forecast_workflow}
-READ_ONLY = "import sys, pandas; getattr(pandas, 'read_' + sys.argv[1].rsplit('.', 1)[1])(sys.argv[1])"
+# as modelkit's reader does it: Parquet without Arrow's thread pool (data/file_source.py READERS)
+READ_ONLY = ("import sys, pandas; path = sys.argv[1]; "
+             "pandas.read_parquet(path, use_threads=False) if path.endswith('.parquet') else pandas.read_csv(path)")
 
 
 def train(model: str, root: Path) -> str:
