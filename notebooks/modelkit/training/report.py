@@ -61,11 +61,9 @@ def anomaly_lines(result: AnomalyResult) -> list[str]:
         f"  threshold:  score_samples < {result.calibration.threshold:.4f}, calibrated for at most "
         f"{result.calibration.false_alarm_budget_per_day:g} false alarms/day: read from the fitted tail of the scores of normal rows "
         "the model did not see (validation slice, out-of-fold training rows), "
-        + (("and checked by the false alarms counted on the validation slice "
-            + ("touching no labelled incident" if real_labels else "on its untouched values")
-            + " (a count unlikely at that budget refutes it)")
+        + (("and counted on the validation slice " + ("touching no labelled incident" if real_labels else "on its untouched values"))
            if result.calibration.effective_budget_per_day else "the validation slice being too short to count that budget")
-        + ("" if result.calibration.within_budget else " (no threshold passed that check; the fewest false alarms was taken)"),
+        + ("" if result.calibration.within_budget else " (no threshold met that budget; the fewest false alarms was taken)"),
     ]
 
 
