@@ -79,25 +79,6 @@ def test_a_budget_rarer_than_the_slice_can_count_is_met_on_the_days_after():
     assert np.mean(np.array(realised[0.3]) > 1.0) <= 0.15  # over the gate's limit of 1/day on few seeds
 
 
-@pytest.mark.parametrize("blips, flagged", [(4, True), (8, False)])
-def test_the_slices_count_overrules_the_tail_only_when_unlikely_at_the_budget(blips, flagged):
-    """With 20 out-of-fold days behind the tail, 4 false alarms on a 2-day slice at 1 a day (2 expected)
-    are noise around the tail's estimate and stand; 8 are not (P < 0.05 at the budget), and the
-    threshold is pushed beyond them. Without those days the count on the slice is the rule, as before."""
-    rng = np.random.default_rng(11)
-    slice_scores = rng.normal(0.0, 0.02, 2880)  # 2 days at 60 s
-    slice_scores[np.linspace(100, 2780, blips).astype(int)] = -0.5
-    out_of_fold = rng.normal(0.0, 0.02, 20 * 1440)
-    labels = np.zeros(2880, dtype=bool)
-    checked = anomaly_detector.calibrate(slice_scores, labels, MINUTE, budget_per_day=1.0,
-                                         extra_normal=(out_of_fold, np.zeros(len(out_of_fold), dtype=int)))
-    assert (checked.threshold > -0.5) == flagged
-    if flagged:
-        assert blips <= checked.validation["false_alarms"] <= 5
-    alone = anomaly_detector.calibrate(slice_scores, labels, MINUTE, budget_per_day=1.0)
-    assert alone.validation["false_alarms"] <= 2 and alone.threshold <= -0.5
-
-
 def test_tail_threshold_counts_a_run_of_exceeding_rows_as_one_alarm():
     """Rows that exceed together raise one alarm: the same rate allows more exceeding rows when
     they come in runs (each score repeated 4 times) than when they are isolated."""

@@ -6,14 +6,9 @@ CALIBRATION_SHARE of the allowed false alarms per day: read from the fitted tail
 scores of normal rows the model did not see (the validation slice that follows the
 training slice in time, and the training rows scored out of fold; `tail_threshold`), since
 at about one false alarm a day no slice of a normal run is long enough to count the budget.
-When the validation slice is long enough (budget x its days >= 1), its count of false
-alarms checks the tail: a threshold whose count there is unlikely at the budget (Poisson,
-P < TAIL_CHECK_P) is refuted, but two or three alarms where the budget expects one or two
-are noise, and the tail fitted on more days stands (as a plain count on nyc_taxi's 6.4-day
-slice, it set a threshold beyond every score of the next 183 days, bench/bench_real_data.py).
-Without out-of-fold scores the tail has no more days than the slice, and the count itself
-keeps the threshold within the budget. Of the thresholds left, the one detecting the most
-labelled (injected) events, ties by the most sensitive. False alarms are counted on the untouched values of
+When the validation slice is long enough (budget x its days >= 1), the threshold is also
+kept within the budget by count there: the one detecting the most labelled (injected)
+events, ties by the most sensitive. False alarms are counted on the untouched values of
 the slice (every alarm there is false), so an alarm that happens to touch an injected
 event never hides one. The threshold is baked into the fitted IsolationForest's
 `offset_`, so the pickled object is plain scikit-learn: `predict` returns -1 (anomaly) / +1 (normal) with that threshold and
@@ -27,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
@@ -45,7 +39,6 @@ CANDIDATE_QUANTILES = np.concatenate((np.linspace(0.0005, 0.02, 40), np.linspace
 FOLDS = 3  # time spans of the training rows for out-of-fold scores
 TAIL_SHARES = (0.1, 0.2, 0.3, 0.5)  # top shares of the normal scores tried as the tail's start, in order
 MIN_CLUSTERS = 10  # runs of exceeding rows (alarms) the tail is fitted on, at least
-TAIL_CHECK_P = 0.05  # a slice's false-alarm count refutes the tail's threshold when this unlikely at the budget
 EMPIRICAL_STRIDE = 5  # a budget within the scores' own range: every 5th score tried as the threshold (runs are counted at each)
 
 
@@ -190,13 +183,7 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, step_seconds: float, budge
             metrics["false_alarms"] = len(runs(untouched_scores < t, entities))
             metrics["false_alarms_per_day"] = metrics["false_alarms"] / days
         results.append((float(t), metrics))
-    # With out-of-fold scores the tail was fitted on more days than the slice holds: the slice's count
-    # then overrules it only where that count is unlikely at the budget (a check of the tail, not a
-    # second estimate from fewer days); fitted on the slice alone, the count itself is the rule.
-    expected = budget_per_day * days
-    within = ((lambda m: poisson.sf(m["false_alarms"] - 1, expected) >= TAIL_CHECK_P) if extra_normal is not None
-              else (lambda m: m["false_alarms_per_day"] <= effective_budget))
-    feasible = [r for r in results if r[0] <= by_tail and (not countable or within(r[1]))]
+    feasible = [r for r in results if r[0] <= by_tail and (not countable or r[1]["false_alarms_per_day"] <= effective_budget)]
     within_budget = bool(feasible)
     if not within_budget:
         fewest = min(m["false_alarms_per_day"] for t, m in results if t <= by_tail)
