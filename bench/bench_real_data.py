@@ -55,6 +55,7 @@ from sklearn.preprocessing import RobustScaler
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "notebooks"))
 
+from modelkit.entities import cluster_wide_entry  # noqa: E402
 from modelkit.errors import ModelkitError  # noqa: E402
 from modelkit.features import build_features, model_inputs, parse_features  # noqa: E402
 from modelkit.lifecycle.gate import run_gate  # noqa: E402
@@ -110,9 +111,6 @@ def templates(entry: dict) -> list[str]:
     return found
 
 
-ENTITY_FIELDS = ("entity", "syntheticEntities")
-
-
 def one_metric_entry(kind: str) -> dict:
     """The registry's default entry of `kind` with one metric called METRIC, and each kind of feature
     the default entry uses (a current value, a deviation from the 6 h mean, ...) applied to it. A
@@ -122,8 +120,7 @@ def one_metric_entry(kind: str) -> dict:
     metric = {"name": METRIC, "query": METRIC, "aggregate": "mean",
               "synthetic": {"anomalies": default["metrics"][0]["synthetic"]["anomalies"]}}
     features = [template.format(m=METRIC) for template in templates(default)]
-    entry = {**{k: v for k, v in default.items() if k not in ENTITY_FIELDS}, "name": f"nab-{kind}", "metrics": [metric],
-             "features": features}
+    entry = {**cluster_wide_entry(default), "name": f"nab-{kind}", "metrics": [metric], "features": features}
     validate_entries([entry], source=f"one-metric {kind} entry")
     return entry
 

@@ -33,6 +33,9 @@ import yaml
 
 MODELS = {"anomaly-detector": "anomaly_workflow", "predictive-analytics": "forecast_workflow"}
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "notebooks"))
+
+from modelkit.entities import cluster_wide_entry  # noqa: E402
 CLUSTER_DETECTOR = "cluster-anomaly-detector"
 
 DIRECT = """
@@ -77,12 +80,7 @@ def cluster_detector_registry(path: Path) -> Path:
     """The project's registry plus the baseline of the entity case: the default detector (per node) made
     cluster-wide (its entity fields dropped), the model the defaults were before issue 13."""
     models = yaml.safe_load((PROJECT / "charts/hub/values.yaml").read_text())["models"]
-    cluster = yaml.safe_load(yaml.safe_dump(next(m for m in models if m["name"] == "anomaly-detector")))  # a deep copy
-    cluster["name"] = CLUSTER_DETECTOR
-    for field in ("entity", "syntheticEntities"):
-        cluster.pop(field, None)
-    for metric in cluster["metrics"]:
-        metric.pop("entityJoin", None)
+    cluster = {**cluster_wide_entry(next(m for m in models if m["name"] == "anomaly-detector")), "name": CLUSTER_DETECTOR}
     path.write_text(yaml.safe_dump({"models": [*models, cluster]}))
     return path
 

@@ -8,6 +8,7 @@ timestamp, repeated once per entity. A cluster-wide model (no `entity`) has no e
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Iterable, Iterator
 
@@ -26,6 +27,20 @@ def cluster_wide(spec: ModelSpec) -> ModelSpec:
     """The same entry about one series per metric (entity labels and joins dropped): values in hand that
     carry no entity labels (`modelkit score --data-file` training) train it as one series."""
     return dataclasses.replace(spec, entity=(), metrics=tuple(dataclasses.replace(m, entity_join=GROUP) for m in spec.metrics))
+
+
+ENTITY_FIELDS = ("entity", "syntheticEntities")  # an entry's per-entity fields, as values.yaml writes them
+
+
+def cluster_wide_entry(entry: dict) -> dict:
+    """`cluster_wide` for a registry entry as values.yaml writes it: a copy without its entity fields
+    and its metrics' `entityJoin` (a bench's or test's cluster-wide variant of the default detector)."""
+    entry = copy.deepcopy(entry)
+    for field in ENTITY_FIELDS:
+        entry.pop(field, None)
+    for metric in entry.get("metrics", []):
+        metric.pop("entityJoin", None)
+    return entry
 
 
 def entity_columns(spec: ModelSpec) -> list[str]:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import numpy as np
 import yaml
 
+from modelkit.entities import cluster_wide_entry
 from modelkit.lifecycle.gate import check_held_out_quality, check_thresholds_from_registry
 from modelkit.registry import get_model
 from modelkit.evaluation.anomaly import evaluate_flags, false_alarm_limit
@@ -83,11 +84,7 @@ def test_a_two_day_run_of_one_series_holds_out_a_day_so_one_false_alarm_a_day_ca
     alarm, so the gate refused every such version as uncheckable (issue 11: a budget that allows less
     than one false alarm on the slice cannot be checked); the test slice now takes a day."""
     registry = yaml.safe_load((PROJECT / "charts/hub/values.yaml").read_text())
-    entry = next(m for m in registry["models"] if m["name"] == "anomaly-detector")
-    for field in ("entity", "syntheticEntities"):
-        entry.pop(field, None)
-    for metric in entry["metrics"]:
-        metric.pop("entityJoin", None)
+    entry = cluster_wide_entry(next(m for m in registry["models"] if m["name"] == "anomaly-detector"))
     (tmp_path / "values.yaml").write_text(yaml.safe_dump({"models": [entry]}))
     monkeypatch.setenv("MODELKIT_REGISTRY", str(tmp_path / "values.yaml"))
     env = {"MODEL_NAME": "anomaly-detector", "DATA_SOURCE": "synthetic", "MODELS_ROOT": str(tmp_path / "models"),
