@@ -165,6 +165,7 @@ class PrometheusClient:
                     if quick is not None:
                         return quick
                     shortcut = None
+                    self.stats.count(retry=False)  # a second request, not a failure
                     response = self.session.post(endpoint, data=form, timeout=self.timeout_seconds, verify=self.verify)
             except requests.exceptions.SSLError as exc:
                 raise PrometheusUnavailable(f"TLS to {self.url} failed: {exc}; set PROMETHEUS_CA_BUNDLE to the CA that signed its certificate") from exc
