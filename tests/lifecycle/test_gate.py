@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import pickle
 from datetime import datetime, timezone
@@ -188,6 +189,27 @@ def test_refuses_what_is_worse_than_naive_or_over_its_false_alarm_limit_whatever
     assert reason in check_held_out_quality(get_model(model), metadata_of(version))[0]
     with pytest.raises(GateRejected, match="rejected"):
         gate(root, model, "weak")
+
+
+SILENT = {**GOOD_DETECTOR_METRICS, "events": 3, "events_detected": 0, "event_recall": 0.0, "alarms": 0,
+          "lowest_held_out_score": -0.62}
+
+
+@pytest.mark.parametrize("metrics, reason", [
+    (SILENT, "it raised no alarm on the held-out slice, not even at its 3 labelled events: its calibrated threshold -0.998 "
+             "lies below every score there (the lowest -0.620"),
+    ({**SILENT, "alarms": 2}, "it detected none of the 3 labelled events of the held-out slice"),
+    ({**SILENT, "events": 0, "event_recall": None}, None),  # nothing to detect: recall cannot be judged here
+    ({**SILENT, "events_detected": 1, "event_recall": 1 / 3, "alarms": 1}, None),
+])
+def test_refuses_a_detector_that_detects_none_of_the_held_out_events_whatever_the_thresholds(root, metrics, reason):
+    """A threshold read from a short window of normal scores can lie beyond every score the model gives: such a
+    version never alarms. The floor refuses it by name even where the registry asks for no event recall."""
+    spec = dataclasses.replace(get_model(DETECTOR), thresholds={"maxFalseAlarmsPerDay": 6})
+    version = write_version(root, DETECTOR, "silent", metrics=metrics, details={"threshold": -0.998})
+    assert check_thresholds_from_registry(spec, metadata_of(version)) == []
+    reasons = check_held_out_quality(spec, metadata_of(version))
+    assert (reasons == []) if reason is None else (len(reasons) == 1 and reason in reasons[0]), reasons
 
 
 def train_version(root, model, run_id, hours):

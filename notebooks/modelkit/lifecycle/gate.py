@@ -6,8 +6,10 @@ unpickler, fresh process), expects as many features as the contract and predicts
 finite values of the right shape on the recorded held-out `probe_input`; its held-out
 quality on untouched rows is good enough whatever the registry says (a forecaster beats
 every naive forecast on every metric, mae_ratio < 1; a detector stays within its
-false-alarm limit on a slice long enough to allow at least one; per entity-day for a
-per-entity model, whose days are entity-days); the registry's
+false-alarm limit on a slice long enough to allow at least one, per entity-day for a
+per-entity model, whose days are entity-days, and detects at least one of the slice's
+labelled events when it holds any: a detector that flags nothing is refused by name even
+where the registry sets no minEventRecall); the registry's
 thresholds hold; real data was used when the registry requires it; and the primary
 metric is not worse than the served version's by more than the tolerance (skipped with
 --force, which is recorded). For that comparison the candidate's recorded held-out window
@@ -126,10 +128,28 @@ def check_held_out_quality(spec: ModelSpec, metadata: dict[str, Any]) -> list[st
     if limit * days < 1:
         return [f"its false-alarm limit of {limit:g}/day allows less than one false alarm on the {days:.2f}-day held-out "
                 "slice, so it cannot be checked; train on more hours or raise maxFalseAlarmsPerDay"]
+    reasons = []
     if per_day > limit:
         unit = "entity-day" if "entities" in metrics else "day"  # an entity model's rates are per entity-day
-        return [f"{per_day:.2f} false alarms/{unit} on untouched held-out rows, over its limit of {limit:g}/{unit}"]
-    return []
+        reasons.append(f"{per_day:.2f} false alarms/{unit} on untouched held-out rows, over its limit of {limit:g}/{unit}")
+    return reasons + detects_nothing(metadata)
+
+
+def detects_nothing(metadata: dict[str, Any]) -> list[str]:
+    """A detector that finds none of the held-out slice's labelled events; when it raised no alarm at all
+    there, the message says where its threshold lies (a threshold extrapolated from a short window of
+    normal scores can lie beyond every score the model gives)."""
+    metrics = metadata.get("metrics") or {}
+    events, detected = metrics.get("events"), metrics.get("events_detected")
+    if not isinstance(events, int) or not events or detected:
+        return []
+    threshold, lowest = (metadata.get("details") or {}).get("threshold"), metrics.get("lowest_held_out_score")
+    if metrics.get("alarms") or not _number(threshold) or not _number(lowest):
+        return [f"it detected none of the {events} labelled events of the held-out slice (event recall 0)"]
+    return [f"it raised no alarm on the held-out slice, not even at its {events} labelled events: its calibrated threshold "
+            f"{threshold:.3f} lies below every score there (the lowest {lowest:.3f}; flagged means below the threshold), "
+            "so it would never alarm; train on more hours (the threshold is read from the scores of the normal rows "
+            "the training window holds)"]
 
 
 def check_real_data(spec: ModelSpec, metadata: dict[str, Any]) -> list[str]:

@@ -150,6 +150,7 @@ def train(run: TrainingRun, pipeline: Pipeline | None = None, end: datetime | No
     test_flags = model.predict(test_inputs) == -1
     metrics = evaluate_flags(test_labels, test_flags, step, test_entities)
     metrics["pr_auc"] = pr_auc(test_labels, -test_scores)
+    metrics["lowest_held_out_score"] = float(test_scores.min())
     metrics.update(recall_by_kind(test["anomaly_kind"].to_numpy(), test_flags, test_entities))
     metrics["injected_slice_false_alarms_per_day"] = metrics["false_alarms_per_day"]
     untouched_flags = model.predict(test[untouched_names].to_numpy(dtype=float)) == -1
