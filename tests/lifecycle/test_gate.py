@@ -201,6 +201,7 @@ SILENT = {**GOOD_DETECTOR_METRICS, "events": 3, "events_detected": 0, "event_rec
     ({**SILENT, "alarms": 2}, "it detected none of the 3 labelled events of the held-out slice"),
     ({**SILENT, "events": 0, "event_recall": None}, None),  # nothing to detect: recall cannot be judged here
     ({**SILENT, "events_detected": 1, "event_recall": 1 / 3, "alarms": 1}, None),
+    (GOOD_DETECTOR_METRICS, None),  # metrics stating only the recall, as older versions recorded them
 ])
 def test_refuses_a_detector_that_detects_none_of_the_held_out_events_whatever_the_thresholds(root, metrics, reason):
     """A threshold read from a short window of normal scores can lie beyond every score the model gives: such a

@@ -140,13 +140,13 @@ def detects_nothing(metadata: dict[str, Any]) -> list[str]:
     there, the message says where its threshold lies (a threshold extrapolated from a short window of
     normal scores can lie beyond every score the model gives)."""
     metrics = metadata.get("metrics") or {}
-    events, detected = metrics.get("events"), metrics.get("events_detected")
-    if not isinstance(events, int) or not events or detected:
+    if metrics.get("event_recall") != 0:  # None: the slice holds no labelled event, nothing to detect
         return []
+    events = f"{metrics['events']} " if isinstance(metrics.get("events"), int) else ""
     threshold, lowest = (metadata.get("details") or {}).get("threshold"), metrics.get("lowest_held_out_score")
-    if metrics.get("alarms") or not _number(threshold) or not _number(lowest):
-        return [f"it detected none of the {events} labelled events of the held-out slice (event recall 0)"]
-    return [f"it raised no alarm on the held-out slice, not even at its {events} labelled events: its calibrated threshold "
+    if metrics.get("alarms") != 0 or not _number(threshold) or not _number(lowest):
+        return [f"it detected none of the {events}labelled events of the held-out slice (event recall 0)"]
+    return [f"it raised no alarm on the held-out slice, not even at its {events}labelled events: its calibrated threshold "
             f"{threshold:.3f} lies below every score there (the lowest {lowest:.3f}; flagged means below the threshold), "
             "so it would never alarm; train on more hours (the threshold is read from the scores of the normal rows "
             "the training window holds)"]
