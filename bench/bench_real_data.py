@@ -158,13 +158,15 @@ ORACLE_QUANTILES = np.concatenate((np.linspace(0.5, 0.99, 50), np.linspace(0.991
 def oracle_threshold(series: Series, anomaly: np.ndarray, limit_per_day: float) -> dict:
     """The metrics at the threshold on `anomaly` (higher = more anomalous, on the 85 %) with the best
     event F1 there among those within `limit_per_day` false alarms (the most sensitive on ties);
-    the metrics of flagging nothing when none is within it."""
-    best = detector_metrics(series, np.zeros(len(anomaly), dtype=bool), anomaly)
+    the metrics of flagging nothing when none is within it. PR-AUC does not depend on the threshold:
+    computed once."""
+    labels = series.labels[series.train_rows :]
+    best = evaluate_flags(labels, np.zeros(len(anomaly), dtype=bool), series.step_seconds)
     for level in np.unique(np.quantile(anomaly, ORACLE_QUANTILES))[::-1]:
-        metrics = detector_metrics(series, anomaly > level, anomaly)
+        metrics = evaluate_flags(labels, anomaly > level, series.step_seconds)
         if metrics["false_alarms_per_day"] <= limit_per_day and (metrics["event_f1"] or 0.0) >= (best["event_f1"] or 0.0):
             best = metrics
-    return best
+    return {**best, "pr_auc": pr_auc(labels, anomaly)}
 
 
 def reference_detector(series: Series) -> dict:
