@@ -1,5 +1,6 @@
 """The real-data bench's "oracle threshold" row: the best single threshold on the scored rows within the
-false-alarm limit (an upper bound on what calibration could reach), never one over the limit."""
+false-alarm limit (an upper bound on what calibration could reach), never one over the limit, and the most
+windows any one threshold within the limit finds."""
 
 from __future__ import annotations
 
@@ -40,6 +41,20 @@ def test_the_oracle_flags_what_ranks_highest_without_passing_the_false_alarm_lim
     assert best["event_f1"] > 0.5
     strict = bench.oracle_threshold(s, anomaly, limit_per_day=0.1)  # allows no false alarm in 4 days
     assert strict["false_alarms"] == 0 and strict["events_detected"] == 2 and strict["event_f1"] == 1.0
+    assert best["most_windows"] == strict["most_windows"] == 2
+
+
+def test_most_windows_may_cost_false_alarms_the_best_f1_avoids_but_never_more_than_the_limit():
+    s = series(4, [(100, 130), (600, 630)])
+    rest = len(s.frame) - s.train_rows
+    anomaly = np.random.default_rng(1).uniform(0, 1, rest)
+    anomaly[110] = 5.0  # the first window holds the highest score
+    anomaly[[900, 1000, 1050]] = [3.0, 2.9, 2.8]  # three normal points rank next
+    anomaly[610] = 2.5  # the second window only below them: finding it costs 3 false alarms in 4 days
+    best = bench.oracle_threshold(s, anomaly, limit_per_day=1.0)
+    assert best["events_detected"] == 1 and best["false_alarms"] == 0  # F1 2/3 beats 2 windows at 3 false alarms (4/7)
+    assert best["most_windows"] == 2
+    assert bench.oracle_threshold(s, anomaly, limit_per_day=0.5)["most_windows"] == 1  # 2 false alarms in 4 days at most
 
 
 def test_without_a_threshold_within_the_limit_the_oracle_flags_nothing():
@@ -48,4 +63,4 @@ def test_without_a_threshold_within_the_limit_the_oracle_flags_nothing():
     anomaly = np.zeros(rest)
     anomaly[::20] = 1.0  # every high score is a false alarm: any threshold that flags anything is over 1 a day
     best = bench.oracle_threshold(s, anomaly, limit_per_day=1.0)
-    assert best["alarms"] == 0 and best["events_detected"] == 0
+    assert best["alarms"] == 0 and best["events_detected"] == 0 and best["most_windows"] == 0
