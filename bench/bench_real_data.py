@@ -351,11 +351,12 @@ def main() -> int:
     names = [n for n in sorted(labels) if (args.nab_dir / n).is_file() and (not args.quick or n in QUICK_SERIES)]
     detectors, forecasters = {}, {}
     detector_entry = one_metric_entry("anomaly-detector")
+    limits = served_limits(detector_entry)
     warnings.filterwarnings("ignore", category=UserWarning)
     with tempfile.TemporaryDirectory(prefix="bench-real-") as root:
         for name in names:
             series = load_series(args.nab_dir, name, labels[name])
-            detectors[name] = {"reference": reference_detector(series, served_limits(detector_entry)),
+            detectors[name] = {"reference": reference_detector(series, limits),
                                "project": project_detector(series, detector_entry, Path(root), args.seed)}
             if series.step_seconds == FORECAST_STEP_SECONDS:
                 forecasters[name] = project_forecaster(series, Path(root), args.seed)
